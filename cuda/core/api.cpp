@@ -1,0 +1,220 @@
+// api.cpp — the extern "C" implementation of include/worker_core.h. Every entry point runs its
+// body inside `guarded`, which turns any exception into a status and a last-error message, so
+// nothing thrown in the core ever crosses the ABI.
+#include <new>
+#include <string>
+
+#include "core/error.h"
+#include "core/model.h"
+#include "core/session.h"
+#include "worker_core.h"
+
+struct wc_model {
+    std::unique_ptr<wc::Model> impl;
+};
+
+struct wc_session {
+    std::unique_ptr<wc::Session> impl;
+};
+
+namespace {
+
+thread_local std::string g_last_error;
+
+template <typename F>
+wc_status guarded(std::string *error_slot, F &&body) {
+    try {
+        body();
+        return WC_OK;
+    } catch (const wc::CoreError &e) {
+        if (error_slot) *error_slot = e.what();
+        return e.status();
+    } catch (const std::bad_alloc &) {
+        if (error_slot) *error_slot = "out of host memory";
+        return WC_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception &e) {
+        if (error_slot) *error_slot = std::string("internal error: ") + e.what();
+        return WC_ERR_INTERNAL;
+    } catch (...) {
+        if (error_slot) *error_slot = "internal error: unknown exception";
+        return WC_ERR_INTERNAL;
+    }
+}
+
+wc_status null_arg(std::string *slot, const char *what) {
+    if (slot) *slot = std::string(what) + " is NULL";
+    return WC_ERR_INVALID_ARGUMENT;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char *wc_status_str(wc_status status) {
+    switch (status) {
+        case WC_OK: return "OK";
+        case WC_ERR_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+        case WC_ERR_IO: return "IO";
+        case WC_ERR_GGUF_FORMAT: return "GGUF_FORMAT";
+        case WC_ERR_UNSUPPORTED: return "UNSUPPORTED";
+        case WC_ERR_OUT_OF_MEMORY: return "OUT_OF_MEMORY";
+        case WC_ERR_CONTEXT_FULL: return "CONTEXT_FULL";
+        case WC_ERR_ABORTED: return "ABORTED";
+        case WC_ERR_BACKEND_UNAVAILABLE: return "BACKEND_UNAVAILABLE";
+        case WC_ERR_INTERNAL: return "INTERNAL";
+    }
+    return "UNKNOWN_STATUS";
+}
+
+const char *wc_last_error(void) { return g_last_error.c_str(); }
+
+wc_model_params wc_model_default_params(void) {
+    wc_model_params p{};
+    p.backend = WC_BACKEND_CPU;
+    p.gpu_device = 0;
+    p.n_threads = 0;
+    p.vocab_only = false;
+    p.progress = nullptr;
+    p.progress_user_data = nullptr;
+    return p;
+}
+
+wc_status wc_model_load(const char *path, const wc_model_params *params, wc_model **out) {
+    if (!out) return null_arg(&g_last_error, "out");
+    *out = nullptr;
+    if (!path) return null_arg(&g_last_error, "path");
+    const wc_model_params p = params ? *params : wc_model_default_params();
+    return guarded(&g_last_error, [&] {
+        auto m = std::make_unique<wc_model>();
+        m->impl = std::make_unique<wc::Model>(path, p);
+        *out = m.release();
+    });
+}
+
+void wc_model_free(wc_model *model) { delete model; }
+
+const char *wc_model_last_error(const wc_model *model) { return model ? model->impl->last_error.c_str() : ""; }
+
+wc_status wc_model_get_info(const wc_model *model, wc_model_info *out) {
+    if (!model) return null_arg(&g_last_error, "model");
+    if (!out) return null_arg(&model->impl->last_error, "out");
+    *out = model->impl->info();
+    return WC_OK;
+}
+
+wc_status wc_model_tokenizer_info(const wc_model *model, wc_tokenizer_info *out) {
+    if (!model) return null_arg(&g_last_error, "model");
+    if (!out) return null_arg(&model->impl->last_error, "out");
+    const wc::TokenizerMeta &t = model->impl->tokenizer();
+    *out = wc_tokenizer_info{};
+    out->model = t.model.c_str();
+    out->pre = t.pre.c_str();
+    out->chat_template = t.has_chat_template ? t.chat_template.c_str() : nullptr;
+    out->n_tokens = (int32_t)t.tokens.size();
+    out->n_merges = (int32_t)t.merges.size();
+    out->has_scores = !t.scores.empty();
+    out->has_token_types = !t.token_types.empty();
+    out->bos_id = t.bos_id;
+    out->eos_id = t.eos_id;
+    out->eot_id = t.eot_id;
+    out->eom_id = t.eom_id;
+    out->unk_id = t.unk_id;
+    out->pad_id = t.pad_id;
+    out->sep_id = t.sep_id;
+    out->add_bos = t.add_bos;
+    out->add_eos = t.add_eos;
+    out->add_space_prefix = t.add_space_prefix;
+    return WC_OK;
+}
+
+wc_status wc_model_token(const wc_model *model, int32_t id, const char **text, size_t *len, int32_t *token_type,
+                         float *score) {
+    if (!model) return null_arg(&g_last_error, "model");
+    std::string &err = model->impl->last_error;
+    if (!text || !len) return null_arg(&err, "text/len");
+    const wc::TokenizerMeta &t = model->impl->tokenizer();
+    if (id < 0 || (size_t)id >= t.tokens.size()) {
+        err = wc::strfmt("token id %d is outside the vocabulary [0, %zu)", id, t.tokens.size());
+        return WC_ERR_INVALID_ARGUMENT;
+    }
+    *text = t.tokens[id].data();
+    *len = t.tokens[id].size();
+    if (token_type) *token_type = t.token_types.empty() ? 1 : t.token_types[id];
+    if (score) *score = t.scores.empty() ? 0.0f : t.scores[id];
+    return WC_OK;
+}
+
+wc_status wc_model_merge(const wc_model *model, int32_t index, const char **text, size_t *len) {
+    if (!model) return null_arg(&g_last_error, "model");
+    std::string &err = model->impl->last_error;
+    if (!text || !len) return null_arg(&err, "text/len");
+    const wc::TokenizerMeta &t = model->impl->tokenizer();
+    if (index < 0 || (size_t)index >= t.merges.size()) {
+        err = wc::strfmt("merge index %d is outside [0, %zu)", index, t.merges.size());
+        return WC_ERR_INVALID_ARGUMENT;
+    }
+    *text = t.merges[index].data();
+    *len = t.merges[index].size();
+    return WC_OK;
+}
+
+wc_session_params wc_session_default_params(void) {
+    wc_session_params p{};
+    p.n_ctx = 0;
+    p.abort_flag = nullptr;
+    p.logit_log_path = nullptr;
+    p.logit_log_top_k = 20;
+    return p;
+}
+
+wc_status wc_session_create(wc_model *model, const wc_session_params *params, wc_session **out) {
+    if (!out) return null_arg(model ? &model->impl->last_error : &g_last_error, "out");
+    *out = nullptr;
+    if (!model) return null_arg(&g_last_error, "model");
+    const wc_session_params p = params ? *params : wc_session_default_params();
+    return guarded(&model->impl->last_error, [&] {
+        auto s = std::make_unique<wc_session>();
+        s->impl = std::make_unique<wc::Session>(*model->impl, p);
+        *out = s.release();
+    });
+}
+
+void wc_session_free(wc_session *session) { delete session; }
+
+const char *wc_session_last_error(const wc_session *session) { return session ? session->impl->last_error.c_str() : ""; }
+
+wc_status wc_session_set_log_tag(wc_session *session, const char *job_id) {
+    if (!session) return null_arg(&g_last_error, "session");
+    return guarded(&session->impl->last_error, [&] { session->impl->set_log_tag(job_id ? job_id : ""); });
+}
+
+wc_status wc_session_prefill(wc_session *session, const int32_t *tokens, int32_t n_tokens, float *logits) {
+    if (!session) return null_arg(&g_last_error, "session");
+    return guarded(&session->impl->last_error, [&] { session->impl->eval(tokens, n_tokens, logits, nullptr); });
+}
+
+wc_status wc_session_prefill_all(wc_session *session, const int32_t *tokens, int32_t n_tokens, float *all_logits) {
+    if (!session) return null_arg(&g_last_error, "session");
+    if (!all_logits) return null_arg(&session->impl->last_error, "all_logits");
+    return guarded(&session->impl->last_error, [&] { session->impl->eval(tokens, n_tokens, nullptr, all_logits); });
+}
+
+wc_status wc_session_decode(wc_session *session, int32_t token, float *logits) {
+    if (!session) return null_arg(&g_last_error, "session");
+    if (!logits) return null_arg(&session->impl->last_error, "logits");
+    return guarded(&session->impl->last_error, [&] { session->impl->eval(&token, 1, logits, nullptr); });
+}
+
+wc_status wc_session_reset(wc_session *session) {
+    if (!session) return null_arg(&g_last_error, "session");
+    session->impl->reset();
+    return WC_OK;
+}
+
+int32_t wc_session_n_past(const wc_session *session) { return session ? session->impl->n_past() : 0; }
+
+int32_t wc_session_n_ctx(const wc_session *session) { return session ? session->impl->n_ctx() : 0; }
+
+uint64_t wc_session_memory_bytes(const wc_session *session) { return session ? session->impl->memory_bytes() : 0; }
+
+}  // extern "C"

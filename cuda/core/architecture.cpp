@@ -1,0 +1,33 @@
+// architecture.cpp — the registry of model adapters and the shared ForwardState plumbing.
+#include "core/architecture.h"
+
+#include "core/error.h"
+#include "models/llama.h"
+
+namespace wc {
+
+ForwardState::~ForwardState() {
+    for (void *p : blocks_) backend_.release(p);
+}
+
+void *ForwardState::allocate(size_t bytes) {
+    void *p = backend_.alloc(bytes);
+    blocks_.push_back(p);
+    bytes_ += bytes;
+    return p;
+}
+
+void AbortCheck::operator()() const {
+    if (flag && *flag != 0) fail(WC_ERR_ABORTED, "evaluation aborted");
+}
+
+const char *supported_architectures() { return "llama"; }
+
+std::unique_ptr<Architecture> make_architecture(const GgufFile &file, Backend &backend) {
+    const std::string arch = file.require_string("general.architecture");
+    if (arch == "llama") return std::make_unique<Llama>(file, backend);
+    fail(WC_ERR_UNSUPPORTED, strfmt("%s: architecture '%s' is not supported (supported: %s)", file.path().c_str(),
+                                    arch.c_str(), supported_architectures()));
+}
+
+}  // namespace wc

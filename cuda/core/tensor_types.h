@@ -1,0 +1,70 @@
+// tensor_types.h — GGUF tensor type ids, block layouts and the traits table.
+//
+// Every block layout is declared once here with a static_assert on its size; nothing else in the
+// core hard-codes "20 bytes per 32 weights". The traits table covers every type id GGUF files
+// use, so the loader can validate sizes of any file; `computable` marks the types our kernels read.
+// Layouts follow ggml's ggml-common.h (https://github.com/ggml-org/llama.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace wc {
+
+enum class TensorType : uint32_t {
+    F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
+    Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
+    IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22,
+    IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
+    TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
+};
+
+using f16_bits = uint16_t;   // IEEE half, stored raw
+using bf16_bits = uint16_t;  // bfloat16, stored raw
+
+constexpr int QK4_0 = 32;
+struct block_q4_0 {
+    f16_bits d;              // scale
+    uint8_t qs[QK4_0 / 2];   // weight j in low nibble of qs[j], weight j+16 in high nibble; value (q - 8) * d
+};
+static_assert(sizeof(block_q4_0) == 18, "block_q4_0 layout");
+
+constexpr int QK4_1 = 32;
+struct block_q4_1 {
+    f16_bits d;              // scale
+    f16_bits m;              // minimum; value q * d + m
+    uint8_t qs[QK4_1 / 2];   // same nibble order as q4_0
+};
+static_assert(sizeof(block_q4_1) == 20, "block_q4_1 layout");
+
+constexpr int QK8_0 = 32;
+struct block_q8_0 {
+    f16_bits d;              // scale; value q * d
+    int8_t qs[QK8_0];
+};
+static_assert(sizeof(block_q8_0) == 34, "block_q8_0 layout");
+
+constexpr int QK8_1 = 32;
+struct block_q8_1 {
+    f16_bits d;              // scale
+    f16_bits s;              // d * sum(qs), precomputed for the q4_1 minimum term
+    int8_t qs[QK8_1];
+};
+static_assert(sizeof(block_q8_1) == 36, "block_q8_1 layout");
+
+struct TypeTraits {
+    const char *name;
+    int64_t block_size;     // weights per block (1 for plain float/int types)
+    size_t block_bytes;     // bytes per block
+    bool known;             // a type id GGUF defines
+    bool computable;        // our kernels read it (F32, F16, BF16, Q8_0, Q4_0, Q4_1)
+};
+
+// Traits of a raw GGUF type id; `known` is false for ids GGUF does not define.
+const TypeTraits &type_traits(uint32_t type_id);
+inline const TypeTraits &type_traits(TensorType t) { return type_traits((uint32_t)t); }
+
+// Comma-separated names of the types our kernels read, for error messages.
+const char *computable_type_names();
+
+}  // namespace wc

@@ -1,0 +1,80 @@
+// cpu_backend.cpp — wires the CPU ops (ops.h) into the Backend interface.
+#include "cpu/cpu_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/error.h"
+#include "cpu/ops.h"
+#include "cpu/vec_dot.h"
+
+namespace wc {
+
+CpuBackend::CpuBackend(int n_threads) : pool_(n_threads > 0 ? n_threads : default_thread_count()) {}
+
+std::string CpuBackend::describe() const {
+    return strfmt("cpu (%s, %d threads)", vec_dot_kernels().isa, pool_.size());
+}
+
+Weight CpuBackend::upload_matrix(const GgufTensor &t) {
+    const TypeTraits &tt = type_traits(t.type_id);
+    if (!tt.computable) {
+        fail(WC_ERR_UNSUPPORTED, strfmt("tensor '%s' has type %s, which the CPU backend cannot compute with (supported: %s)",
+                                        t.name.c_str(), tt.name, computable_type_names()));
+    }
+    Weight w;
+    w.type_id = t.type_id;
+    w.cols = t.ne[0];
+    w.rows = t.n_elements() / t.ne[0];
+    w.row_bytes = (size_t)(t.ne[0] / tt.block_size) * tt.block_bytes;
+    w.data = t.data;
+    return w;
+}
+
+const float *CpuBackend::upload_vector(const GgufTensor &t) {
+    if (t.type_id == (uint32_t)TensorType::F32) return reinterpret_cast<const float *>(t.data);
+    const int64_t n = t.n_elements();
+    std::unique_ptr<float[]> v(new float[n]);
+    cpu::dequantize_row(t.type_id, t.data, v.get(), n);
+    converted_vectors_.push_back(std::move(v));
+    return converted_vectors_.back().get();
+}
+
+void *CpuBackend::alloc(size_t bytes) {
+    void *p = std::calloc(1, bytes ? bytes : 1);
+    if (!p) fail(WC_ERR_OUT_OF_MEMORY, strfmt("cannot allocate %zu bytes of host memory", bytes));
+    return p;
+}
+
+void CpuBackend::release(void *p) { std::free(p); }
+
+void CpuBackend::embed(const Weight &table, const int32_t *ids, int n, float *out) {
+    for (int i = 0; i < n; ++i) {
+        const uint8_t *row = static_cast<const uint8_t *>(table.data) + (size_t)ids[i] * table.row_bytes;
+        cpu::dequantize_row(table.type_id, row, out + (int64_t)i * table.cols, table.cols);
+    }
+}
+
+void CpuBackend::rms_norm(const float *x, const float *w, float *out, int n_rows, int dim, float eps) {
+    cpu::rms_norm(pool_, x, w, out, n_rows, dim, eps);
+}
+
+void CpuBackend::matmul(const Weight &w, const float *x, int n, float *y) { cpu::matmul(pool_, w, x, n, y); }
+
+void CpuBackend::rope(float *x, int n, int n_heads, int head_dim, int pos0, const RopeParams &p) {
+    cpu::rope(pool_, x, n, n_heads, head_dim, pos0, p);
+}
+
+void CpuBackend::attention(const float *q, const float *k, const float *v, int n, int pos0, KvLayer &cache,
+                           const AttentionShape &s, float *out) {
+    cpu::attention(pool_, q, k, v, n, pos0, cache, s, out);
+}
+
+void CpuBackend::swiglu(const float *gate, const float *up, float *out, int64_t n) { cpu::swiglu(pool_, gate, up, out, n); }
+
+void CpuBackend::add(float *x, const float *y, int64_t n) { cpu::add(pool_, x, y, n); }
+
+void CpuBackend::to_host(const float *src, float *dst_host, size_t n) { std::memcpy(dst_host, src, n * sizeof(float)); }
+
+}  // namespace wc

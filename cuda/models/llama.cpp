@@ -1,0 +1,187 @@
+// llama.cpp — the Llama adapter. Hyperparameters come from `llama.*` metadata keys; tensor names
+// follow llama.cpp's GGUF conventions (token_embd, blk.N.attn_q, ..., output_norm, output).
+#include "models/llama.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace wc {
+
+namespace {
+
+constexpr int kMaxBatch = 512;     // tokens per forward() (llama.cpp's default micro-batch)
+constexpr int kMaxLogitRows = 64;  // rows per output-head call: bounds the logits buffer
+
+struct LlamaState final : ForwardState {
+    using ForwardState::ForwardState;
+    float *x = nullptr;     // residual stream [B, E]
+    float *xb = nullptr;    // normed input [B, E]
+    float *xb2 = nullptr;   // branch output [B, E]
+    float *q = nullptr;     // [B, H*hd]
+    float *k = nullptr;     // [B, Hkv*hd]
+    float *v = nullptr;     // [B, Hkv*hd]
+    float *att = nullptr;   // [B, H*hd]
+    float *gate = nullptr;  // [B, F]
+    float *up = nullptr;    // [B, F]
+    std::vector<KvLayer> kv;
+    int n_rows = 0;         // rows of the last forward()
+};
+
+std::string shape_of(int64_t a, int64_t b) { return b > 0 ? strfmt("[%lld, %lld]", (long long)a, (long long)b) : strfmt("[%lld]", (long long)a); }
+
+const GgufTensor &require_tensor(const GgufFile &f, const std::string &name, int64_t ne0, int64_t ne1) {
+    const GgufTensor *t = f.find_tensor(name);
+    if (!t) fail(WC_ERR_GGUF_FORMAT, strfmt("%s: required tensor '%s' is missing", f.path().c_str(), name.c_str()));
+    const bool ok = ne1 > 0 ? (t->n_dims == 2 && t->ne[0] == ne0 && t->ne[1] == ne1) : (t->n_dims == 1 && t->ne[0] == ne0);
+    if (!ok) {
+        fail(WC_ERR_GGUF_FORMAT, strfmt("%s: tensor '%s' has shape %s, expected %s", f.path().c_str(), name.c_str(),
+                                        t->shape_str().c_str(), shape_of(ne0, ne1).c_str()));
+    }
+    return *t;
+}
+
+int positive_key(const GgufFile &f, const std::string &key, int64_t value) {
+    if (value <= 0 || value > (1 << 24)) {
+        fail(WC_ERR_GGUF_FORMAT, strfmt("%s: key '%s' = %lld is out of range", f.path().c_str(), key.c_str(), (long long)value));
+    }
+    return (int)value;
+}
+
+}  // namespace
+
+Llama::Llama(const GgufFile &f, Backend &backend) : backend_(backend) {
+    const std::string a = "llama.";
+    auto req = [&](const char *k) { return positive_key(f, a + k, f.require_int(a + k)); };
+    dims_.n_ctx_train = req("context_length");
+    dims_.n_embd = req("embedding_length");
+    dims_.n_layer = req("block_count");
+    dims_.n_ff = req("feed_forward_length");
+    dims_.n_head = req("attention.head_count");
+    dims_.n_head_kv = positive_key(f, a + "attention.head_count_kv", f.get_int(a + "attention.head_count_kv", dims_.n_head));
+    if (dims_.n_head % dims_.n_head_kv != 0) {
+        fail(WC_ERR_GGUF_FORMAT, strfmt("%s: attention.head_count %d is not a multiple of head_count_kv %d", f.path().c_str(),
+                                        dims_.n_head, dims_.n_head_kv));
+    }
+    if (dims_.n_embd % dims_.n_head != 0) {
+        fail(WC_ERR_GGUF_FORMAT, strfmt("%s: embedding_length %d is not a multiple of head_count %d", f.path().c_str(),
+                                        dims_.n_embd, dims_.n_head));
+    }
+    dims_.head_dim = positive_key(f, a + "attention.key_length", f.get_int(a + "attention.key_length", dims_.n_embd / dims_.n_head));
+    rms_eps_ = (float)f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5);
+    if (!(rms_eps_ > 0) || rms_eps_ > 1) fail(WC_ERR_GGUF_FORMAT, strfmt("%s: layer_norm_rms_epsilon %g is out of range", f.path().c_str(), rms_eps_));
+
+    rope_.n_rot = positive_key(f, a + "rope.dimension_count", f.get_int(a + "rope.dimension_count", dims_.head_dim));
+    if (rope_.n_rot > dims_.head_dim || rope_.n_rot % 2 != 0) {
+        fail(WC_ERR_GGUF_FORMAT, strfmt("%s: rope.dimension_count %d must be even and <= head size %d", f.path().c_str(), rope_.n_rot, dims_.head_dim));
+    }
+    rope_.freq_base = (float)f.get_float(a + "rope.freq_base", 10000.0);
+    if (!(rope_.freq_base > 0)) fail(WC_ERR_GGUF_FORMAT, strfmt("%s: rope.freq_base must be positive", f.path().c_str()));
+    const std::string scaling = f.get_string(a + "rope.scaling.type", "none");
+    if (scaling == "linear") {
+        const double factor = f.get_float(a + "rope.scaling.factor", 1.0);
+        if (!(factor > 0)) fail(WC_ERR_GGUF_FORMAT, strfmt("%s: rope.scaling.factor must be positive", f.path().c_str()));
+        rope_.freq_scale = (float)(1.0 / factor);
+    } else if (scaling != "none") {
+        fail(WC_ERR_UNSUPPORTED, strfmt("%s: rope scaling '%s' is not supported (supported: none, linear)", f.path().c_str(), scaling.c_str()));
+    }
+    if (f.find_tensor("rope_freqs.weight")) {
+        fail(WC_ERR_UNSUPPORTED, strfmt("%s: per-dimension rope frequency factors (rope_freqs.weight) are not supported yet", f.path().c_str()));
+    }
+    rope_.neox = false;  // llama uses the "norm" rope layout
+
+    attn_.n_head = dims_.n_head;
+    attn_.n_head_kv = dims_.n_head_kv;
+    attn_.head_dim = dims_.head_dim;
+    attn_.scale = 1.0f / std::sqrt((float)dims_.head_dim);
+
+    const int E = dims_.n_embd, F = dims_.n_ff;
+    const int q_dim = dims_.n_head * dims_.head_dim, kv_dim = dims_.n_head_kv * dims_.head_dim;
+
+    const GgufTensor *embd = f.find_tensor("token_embd.weight");
+    if (!embd) fail(WC_ERR_GGUF_FORMAT, strfmt("%s: required tensor 'token_embd.weight' is missing", f.path().c_str()));
+    dims_.n_vocab = (int)f.get_int(a + "vocab_size", embd->n_dims == 2 ? embd->ne[1] : 0);
+    positive_key(f, a + "vocab_size", dims_.n_vocab);
+    tok_embd_ = backend.upload_matrix(require_tensor(f, "token_embd.weight", E, dims_.n_vocab));
+    output_norm_ = backend.upload_vector(require_tensor(f, "output_norm.weight", E, 0));
+    output_ = f.find_tensor("output.weight") ? backend.upload_matrix(require_tensor(f, "output.weight", E, dims_.n_vocab)) : tok_embd_;
+
+    layers_.resize(dims_.n_layer);
+    for (int l = 0; l < dims_.n_layer; ++l) {
+        auto name = [l](const char *what) { return strfmt("blk.%d.%s.weight", l, what); };
+        Layer &L = layers_[l];
+        L.attn_norm = backend.upload_vector(require_tensor(f, name("attn_norm"), E, 0));
+        L.wq = backend.upload_matrix(require_tensor(f, name("attn_q"), E, q_dim));
+        L.wk = backend.upload_matrix(require_tensor(f, name("attn_k"), E, kv_dim));
+        L.wv = backend.upload_matrix(require_tensor(f, name("attn_v"), E, kv_dim));
+        L.wo = backend.upload_matrix(require_tensor(f, name("attn_output"), q_dim, E));
+        L.ffn_norm = backend.upload_vector(require_tensor(f, name("ffn_norm"), E, 0));
+        L.w_gate = backend.upload_matrix(require_tensor(f, name("ffn_gate"), E, F));
+        L.w_up = backend.upload_matrix(require_tensor(f, name("ffn_up"), E, F));
+        L.w_down = backend.upload_matrix(require_tensor(f, name("ffn_down"), F, E));
+    }
+}
+
+std::unique_ptr<ForwardState> Llama::new_state(Backend &backend, int n_ctx) const {
+    auto s = std::make_unique<LlamaState>(backend);
+    const size_t B = kMaxBatch, E = dims_.n_embd, F = dims_.n_ff;
+    const size_t q_dim = (size_t)dims_.n_head * dims_.head_dim, kv_dim = (size_t)dims_.n_head_kv * dims_.head_dim;
+    s->n_ctx = n_ctx;
+    s->max_batch = kMaxBatch;
+    s->max_logit_rows = kMaxLogitRows;
+    auto f32 = [&](size_t n) { return static_cast<float *>(s->allocate(n * sizeof(float))); };
+    s->x = f32(B * E);
+    s->xb = f32(B * E);
+    s->xb2 = f32(B * E);
+    s->q = f32(B * q_dim);
+    s->k = f32(B * kv_dim);
+    s->v = f32(B * kv_dim);
+    s->att = f32(B * q_dim);
+    s->gate = f32(B * F);
+    s->up = f32(B * F);
+    s->logits = f32((size_t)kMaxLogitRows * dims_.n_vocab);
+    s->kv.resize(dims_.n_layer);
+    for (KvLayer &kv : s->kv) {
+        kv.k = static_cast<uint16_t *>(s->allocate((size_t)n_ctx * kv_dim * sizeof(uint16_t)));
+        kv.v = static_cast<uint16_t *>(s->allocate((size_t)n_ctx * kv_dim * sizeof(uint16_t)));
+    }
+    return s;
+}
+
+void Llama::forward(ForwardState &state, const int32_t *tokens, int n, int pos0, const AbortCheck &abort) const {
+    LlamaState &s = static_cast<LlamaState &>(state);
+    Backend &be = backend_;
+    const int E = dims_.n_embd, F = dims_.n_ff;
+    be.embed(tok_embd_, tokens, n, s.x);
+    for (int l = 0; l < dims_.n_layer; ++l) {
+        abort();
+        const Layer &L = layers_[l];
+        // attention block
+        be.rms_norm(s.x, L.attn_norm, s.xb, n, E, rms_eps_);
+        be.matmul(L.wq, s.xb, n, s.q);
+        be.matmul(L.wk, s.xb, n, s.k);
+        be.matmul(L.wv, s.xb, n, s.v);
+        be.rope(s.q, n, dims_.n_head, dims_.head_dim, pos0, rope_);
+        be.rope(s.k, n, dims_.n_head_kv, dims_.head_dim, pos0, rope_);
+        be.attention(s.q, s.k, s.v, n, pos0, s.kv[l], attn_, s.att);
+        be.matmul(L.wo, s.att, n, s.xb2);
+        be.add(s.x, s.xb2, (int64_t)n * E);
+        // feed-forward block
+        be.rms_norm(s.x, L.ffn_norm, s.xb, n, E, rms_eps_);
+        be.matmul(L.w_gate, s.xb, n, s.gate);
+        be.matmul(L.w_up, s.xb, n, s.up);
+        be.swiglu(s.gate, s.up, s.gate, (int64_t)n * F);
+        be.matmul(L.w_down, s.gate, n, s.xb2);
+        be.add(s.x, s.xb2, (int64_t)n * E);
+    }
+    abort();
+    be.rms_norm(s.x, output_norm_, s.xb, n, E, rms_eps_);
+    s.n_rows = n;
+}
+
+void Llama::logits(ForwardState &state, int row0, int count) const {
+    LlamaState &s = static_cast<LlamaState &>(state);
+    backend_.matmul(output_, s.xb + (size_t)row0 * dims_.n_embd, count, s.logits);
+}
+
+}  // namespace wc

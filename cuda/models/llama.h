@@ -1,0 +1,40 @@
+// llama.h — the Llama adapter (general.architecture = "llama"): token embedding, per layer
+// RMSNorm -> GQA attention with RoPE -> residual -> RMSNorm -> SwiGLU FFN -> residual, then the
+// final norm and the output head (tied to token_embd.weight when output.weight is absent).
+#pragma once
+
+#include <vector>
+
+#include "core/architecture.h"
+
+namespace wc {
+
+class Llama final : public Architecture {
+public:
+    Llama(const GgufFile &file, Backend &backend);
+
+    const ModelDims &dims() const override { return dims_; }
+    std::unique_ptr<ForwardState> new_state(Backend &backend, int n_ctx) const override;
+    void forward(ForwardState &state, const int32_t *tokens, int n, int pos0, const AbortCheck &abort) const override;
+    void logits(ForwardState &state, int row0, int count) const override;
+
+private:
+    struct Layer {
+        const float *attn_norm;
+        Weight wq, wk, wv, wo;
+        const float *ffn_norm;
+        Weight w_gate, w_up, w_down;
+    };
+
+    Backend &backend_;
+    ModelDims dims_;
+    RopeParams rope_;
+    AttentionShape attn_;
+    float rms_eps_ = 1e-5f;
+    Weight tok_embd_;
+    const float *output_norm_ = nullptr;
+    Weight output_;
+    std::vector<Layer> layers_;
+};
+
+}  // namespace wc

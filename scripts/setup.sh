@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building and testing worker-orcd needs on a fresh Debian/Ubuntu machine, then
+# fetches the pinned test model. Idempotent: a second run only checks.
+#   - libclang (bindgen generates the Rust bindings of include/worker_core.h from it)
+#   - a C++17 compiler (g++), python3 (test model fetch, parity comparison)
+#   - the test model, models/SmolLM2-135M-Instruct.Q4_1.gguf (sha256-pinned)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+need_apt=()
+if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+  need_apt+=(libclang-dev)
+fi
+command -v g++ >/dev/null || need_apt+=(g++)
+command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}" >&2
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install the Rust toolchain (https://rustup.rs) and re-run" >&2
+  exit 1
+fi
+"$root/scripts/fetch-test-model.sh"

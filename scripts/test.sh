@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this): setup, then every Rust test (unit,
+# integration against the real model and the real binary, parity against the committed
+# llama.cpp dumps).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+./scripts/setup.sh
+cargo build --all-targets --locked
+cargo test --locked -- --test-threads=1

@@ -1,0 +1,35 @@
+//! Loading a model and its tokenizer for a CLI subcommand, with errors worded for a terminal.
+
+use anyhow::{Context, Result};
+
+use super::ModelArgs;
+use crate::ffi::{self, Backend, Model, ModelParams};
+use crate::model_vocab::gguf_vocab;
+use crate::tokenizer::Tokenizer;
+
+pub fn load_model(args: &ModelArgs) -> Result<Model> {
+    let backend = match args.gpu_device {
+        Some(device) => Backend::Cuda { device },
+        None => Backend::Cpu,
+    };
+    let params = ModelParams { backend, n_threads: args.threads.unwrap_or(0) as i32, ..Default::default() };
+    Model::load(&args.model, params).map_err(|e| {
+        anyhow::anyhow!("cannot load model ({}): {}", ffi::status_name(e.kind), e.message)
+    })
+}
+
+pub fn load_tokenizer(model: &Model) -> Result<Tokenizer> {
+    let vocab = gguf_vocab(model).context("reading tokenizer metadata")?;
+    Tokenizer::from_gguf_vocab(&vocab).context("building the tokenizer from the GGUF vocabulary")
+}
+
+/// Index of the largest logit; ties go to the lowest id.
+pub fn argmax(logits: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best
+}

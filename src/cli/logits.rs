@@ -1,0 +1,54 @@
+//! `worker-orcd logits`: evaluates a whole sequence teacher-forced and writes one JSON line per
+//! position through the core's logit log (the same writer every backend and the daemon use).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use super::load::{load_model, load_tokenizer};
+use super::ModelArgs;
+use crate::ffi::{Session, SessionParams};
+
+#[derive(Args, Debug)]
+pub struct LogitsArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Prompt text to tokenize (special tokens recognised).
+    #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens")]
+    pub prompt: Option<String>,
+    /// Comma-separated token ids, e.g. 1,2,3.
+    #[arg(long, value_delimiter = ',')]
+    pub tokens: Option<Vec<i32>>,
+    /// (id, logit) pairs per line.
+    #[arg(long, default_value_t = 20)]
+    pub top_k: u32,
+    /// Output JSON Lines file (replaced if it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(args: &LogitsArgs) -> Result<()> {
+    let model = load_model(&args.model)?;
+    let tokens: Vec<i32> = match (&args.tokens, &args.prompt) {
+        (Some(t), _) => t.clone(),
+        (None, Some(p)) => load_tokenizer(&model)?.encode(p, true)?.into_iter().map(|t| t as i32).collect(),
+        (None, None) => unreachable!("clap requires one of --prompt/--tokens"),
+    };
+    if tokens.is_empty() {
+        bail!("no tokens to evaluate");
+    }
+    std::fs::write(&args.out, b"").with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut session = Session::new(
+        &model,
+        SessionParams {
+            n_ctx: tokens.len() as i32,
+            logit_log: Some(args.out.clone()),
+            logit_log_top_k: args.top_k as i32,
+            ..Default::default()
+        },
+    )?;
+    session.prefill(&tokens).context("evaluating the sequence")?;
+    eprintln!("wrote {} positions to {}", tokens.len(), args.out.display());
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! The command line: argument types (clap) and one module per subcommand.
+
+pub mod bench;
+pub mod generate;
+pub mod load;
+pub mod logits;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "worker-orcd", version, about = "LLM inference worker: one GGUF model per process")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Greedy generation from a prompt; prints only the continuation.
+    Generate(generate::GenerateArgs),
+    /// Teacher-forced evaluation of a sequence; writes per-position logits as JSON Lines.
+    Logits(logits::LogitsArgs),
+    /// Times prefill and greedy decode, like llama-bench's pp and tg; prints one JSON line.
+    Bench(bench::BenchArgs),
+}
+
+/// Options every subcommand that loads a model shares.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Path to the GGUF model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// CPU threads (default: one per online core).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Run on this CUDA device instead of the CPU (needs a build with `--features cuda`).
+    #[arg(long)]
+    pub gpu_device: Option<i32>,
+    /// Append every evaluated position's logits to this JSON Lines file.
+    #[arg(long, env = "WORKER_LOGIT_LOG")]
+    pub logit_log: Option<PathBuf>,
+}
