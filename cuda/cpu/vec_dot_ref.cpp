@@ -36,60 +36,86 @@ void quantize_q8_1_ref(const float *x, block_q8_1 *y, int64_t n) {
     }
 }
 
+// The SIMD variants accumulate 8 float lanes, lane L holding the exact integer sum of block bytes
+// 4L..4L+3 scaled by the block's d; then they add the lanes pairwise. The reference does the same
+// arithmetic in the same order, so every variant returns identical bits.
+float hsum8(const float *a) { return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7])); }
+
+// Same for 16 lanes (the f16/bf16/f32 dots): i + i+8, then as hsum8.
+float hsum16(const float *a) {
+    float s8[8];
+    for (int i = 0; i < 8; ++i) s8[i] = a[i + 8] + a[i];
+    return hsum8(s8);
+}
+
+// Weight k (0..31) of a 4-bit block: low nibbles hold 0..15, high nibbles 16..31.
+inline int nibble(const uint8_t *qs, int k) { return k < 16 ? (qs[k] & 0x0f) : (qs[k - 16] >> 4); }
+
 float dot_q4_0_ref(const block_q4_0 *w, const block_q8_0 *x, int64_t n) {
-    float sum = 0;
+    float acc[8] = {};
     for (int64_t b = 0; b < n / QK4_0; ++b) {
-        int isum = 0;
-        for (int j = 0; j < QK4_0 / 2; ++j) {
-            isum += ((w[b].qs[j] & 0x0f) - 8) * x[b].qs[j];
-            isum += ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + QK4_0 / 2];
+        const float d = f16_to_f32(w[b].d) * f16_to_f32(x[b].d);
+        for (int lane = 0; lane < 8; ++lane) {
+            int s = 0;
+            for (int k = 4 * lane; k < 4 * lane + 4; ++k) s += (nibble(w[b].qs, k) - 8) * x[b].qs[k];
+            acc[lane] = std::fma(d, (float)s, acc[lane]);
         }
-        sum += (float)isum * f16_to_f32(w[b].d) * f16_to_f32(x[b].d);
     }
-    return sum;
+    return hsum8(acc);
 }
 
 float dot_q4_1_ref(const block_q4_1 *w, const block_q8_1 *x, int64_t n) {
-    float sum = 0;
+    // sum_k (q_k d_w + m)(p_k d_x) = d_w d_x sum q_k p_k + m * (d_x sum p_k); the second term is s.
+    float acc[8] = {};
+    float mins = 0;
     for (int64_t b = 0; b < n / QK4_1; ++b) {
-        int isum = 0;
-        for (int j = 0; j < QK4_1 / 2; ++j) {
-            isum += (w[b].qs[j] & 0x0f) * x[b].qs[j];
-            isum += (w[b].qs[j] >> 4) * x[b].qs[j + QK4_1 / 2];
+        mins = std::fma(f16_to_f32(w[b].m), f16_to_f32(x[b].s), mins);
+        const float d = f16_to_f32(w[b].d) * f16_to_f32(x[b].d);
+        for (int lane = 0; lane < 8; ++lane) {
+            int s = 0;
+            for (int k = 4 * lane; k < 4 * lane + 4; ++k) s += nibble(w[b].qs, k) * x[b].qs[k];
+            acc[lane] = std::fma(d, (float)s, acc[lane]);
         }
-        // sum_j (q_j d_w + m)(p_j d_x) = d_w d_x sum q_j p_j + m * (d_x sum p_j)
-        sum += (float)isum * f16_to_f32(w[b].d) * f16_to_f32(x[b].d);
-        sum = std::fma(f16_to_f32(w[b].m), f16_to_f32(x[b].s), sum);
     }
-    return sum;
+    return hsum8(acc) + mins;
 }
 
 float dot_q8_0_ref(const block_q8_0 *w, const block_q8_0 *x, int64_t n) {
-    float sum = 0;
+    float acc[8] = {};
     for (int64_t b = 0; b < n / QK8_0; ++b) {
-        int isum = 0;
-        for (int j = 0; j < QK8_0; ++j) isum += w[b].qs[j] * x[b].qs[j];
-        sum += (float)isum * f16_to_f32(w[b].d) * f16_to_f32(x[b].d);
+        const float d = f16_to_f32(w[b].d) * f16_to_f32(x[b].d);
+        for (int lane = 0; lane < 8; ++lane) {
+            int s = 0;
+            for (int k = 4 * lane; k < 4 * lane + 4; ++k) s += w[b].qs[k] * x[b].qs[k];
+            acc[lane] = std::fma(d, (float)s, acc[lane]);
+        }
     }
-    return sum;
+    return hsum8(acc);
+}
+
+// Float dots: 16 lanes over full chunks of 16, pairwise lane sum, then the tail in order.
+template <typename WF, typename XF>
+float dot_float16_lanes(int64_t n, WF w, XF x) {
+    float acc[16] = {};
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        for (int lane = 0; lane < 16; ++lane) acc[lane] = std::fma(w(k + lane), x(k + lane), acc[lane]);
+    }
+    float s = hsum16(acc);
+    for (; k < n; ++k) s = std::fma(w(k), x(k), s);
+    return s;
 }
 
 float dot_f16_ref(const uint16_t *w, const uint16_t *x, int64_t n) {
-    double sum = 0;
-    for (int64_t k = 0; k < n; ++k) sum += (double)f16_to_f32(w[k]) * f16_to_f32(x[k]);
-    return (float)sum;
+    return dot_float16_lanes(n, [w](int64_t k) { return f16_to_f32(w[k]); }, [x](int64_t k) { return f16_to_f32(x[k]); });
 }
 
 float dot_bf16_ref(const uint16_t *w, const uint16_t *x, int64_t n) {
-    double sum = 0;
-    for (int64_t k = 0; k < n; ++k) sum += (double)bf16_to_f32(w[k]) * bf16_to_f32(x[k]);
-    return (float)sum;
+    return dot_float16_lanes(n, [w](int64_t k) { return bf16_to_f32(w[k]); }, [x](int64_t k) { return bf16_to_f32(x[k]); });
 }
 
 float dot_f32_ref(const float *w, const float *x, int64_t n) {
-    double sum = 0;
-    for (int64_t k = 0; k < n; ++k) sum += (double)w[k] * x[k];
-    return (float)sum;
+    return dot_float16_lanes(n, [w](int64_t k) { return w[k]; }, [x](int64_t k) { return x[k]; });
 }
 
 const VecDotKernels kRef = {
