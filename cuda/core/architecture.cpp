@@ -23,9 +23,27 @@ void AbortCheck::operator()() const {
 
 const char *supported_architectures() { return "llama"; }
 
+namespace {
+
+std::unique_ptr<Architecture> build(const std::string &arch, const GgufFile &file, Backend &backend) {
+    if (arch == "llama") return std::make_unique<Llama>(file, backend);
+    return nullptr;
+}
+
+}  // namespace
+
 std::unique_ptr<Architecture> make_architecture(const GgufFile &file, Backend &backend) {
     const std::string arch = file.require_string("general.architecture");
-    if (arch == "llama") return std::make_unique<Llama>(file, backend);
+    std::unique_ptr<Architecture> adapter;
+    try {
+        adapter = build(arch, file, backend);
+    } catch (const CoreError &e) {
+        // Backend errors (an unsupported tensor type, out of memory) do not know the file.
+        const std::string msg = e.what();
+        if (msg.rfind(file.path(), 0) == 0) throw;
+        fail(e.status(), file.path() + ": " + msg);
+    }
+    if (adapter) return adapter;
     fail(WC_ERR_UNSUPPORTED, strfmt("%s: architecture '%s' is not supported (supported: %s)", file.path().c_str(),
                                     arch.c_str(), supported_architectures()));
 }

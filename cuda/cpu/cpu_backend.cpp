@@ -11,18 +11,44 @@
 
 namespace wc {
 
-CpuBackend::CpuBackend(int n_threads) : pool_(n_threads > 0 ? n_threads : default_thread_count()) {}
+namespace {
+
+// More threads than this only adds contention; far more would exhaust the process.
+constexpr int kMaxThreadsPerCore = 4;
+
+int checked_thread_count(int requested) {
+    const int cores = default_thread_count();
+    if (requested <= 0) return cores;
+    if (requested > kMaxThreadsPerCore * cores) {
+        fail(WC_ERR_INVALID_ARGUMENT, strfmt("%d threads requested, but this machine has %d cores (at most %d threads)",
+                                             requested, cores, kMaxThreadsPerCore * cores));
+    }
+    return requested;
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(int n_threads) : pool_(checked_thread_count(n_threads)) {}
 
 std::string CpuBackend::describe() const {
     return strfmt("cpu (%s, %d threads)", vec_dot_kernels().isa, pool_.size());
 }
 
-Weight CpuBackend::upload_matrix(const GgufTensor &t) {
+namespace {
+
+void require_computable(const GgufTensor &t) {
     const TypeTraits &tt = type_traits(t.type_id);
     if (!tt.computable) {
         fail(WC_ERR_UNSUPPORTED, strfmt("tensor '%s' has type %s, which the CPU backend cannot compute with (supported: %s)",
                                         t.name.c_str(), tt.name, computable_type_names()));
     }
+}
+
+}  // namespace
+
+Weight CpuBackend::upload_matrix(const GgufTensor &t) {
+    require_computable(t);
+    const TypeTraits &tt = type_traits(t.type_id);
     Weight w;
     w.type_id = t.type_id;
     w.cols = t.ne[0];
@@ -33,6 +59,7 @@ Weight CpuBackend::upload_matrix(const GgufTensor &t) {
 }
 
 const float *CpuBackend::upload_vector(const GgufTensor &t) {
+    require_computable(t);
     if (t.type_id == (uint32_t)TensorType::F32) return reinterpret_cast<const float *>(t.data);
     const int64_t n = t.n_elements();
     std::unique_ptr<float[]> v(new float[n]);

@@ -1,6 +1,10 @@
 // thread_pool.cpp — spin-then-sleep workers; see thread_pool.h.
 #include "cpu/thread_pool.h"
 
+#include <system_error>
+
+#include "core/error.h"
+
 #include <sched.h>
 
 #if defined(__x86_64__)
@@ -39,10 +43,18 @@ int default_thread_count() {
 }
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
-    for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
+    try {
+        for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
+    } catch (const std::system_error &e) {
+        const size_t started = threads_.size();
+        stop_workers();
+        fail(WC_ERR_OUT_OF_MEMORY, strfmt("cannot start CPU worker thread %zu of %d: %s", started + 1, n_threads_ - 1, e.what()));
+    }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
     {
         std::lock_guard<std::mutex> lk(wake_mutex_);
         stop_.store(true);

@@ -40,6 +40,7 @@ public:
 
 private:
     void worker(int ith);
+    void stop_workers();  // wakes and joins every started worker
 
     int n_threads_;
     std::vector<std::thread> threads_;
