@@ -1,5 +1,6 @@
-// logit_log.cpp — see logit_log.h. Lines are buffered and flushed at the end of each evaluation
-// call and when the log closes, so a finished run's log is always complete on disk.
+// logit_log.cpp — see logit_log.h. Lines of one evaluation call are held in memory and written
+// (and flushed) only when the call succeeds, so the log never shows rolled-back positions and a
+// finished run's log is complete on disk.
 #include "core/logit_log.h"
 
 #include <algorithm>
@@ -54,21 +55,29 @@ void LogitLog::write(int pos, int32_t token, const float *logits, int n_vocab) {
     auto better = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
     std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), better);
 
-    line_.clear();
-    line_ += '{';
+    pending_ += '{';
     if (!job_id_.empty()) {
-        line_ += "\"job_id\": ";
-        append_json_string(line_, job_id_);
-        line_ += strfmt(", \"step\": %lld, ", (long long)step_++);
+        pending_ += "\"job_id\": ";
+        append_json_string(pending_, job_id_);
+        pending_ += strfmt(", \"step\": %lld, ", (long long)step_++);
     }
-    line_ += strfmt("\"pos\": %d, \"token\": %d, \"n_vocab\": %d, \"logsumexp\": %.6f, \"top\": [", pos, token, n_vocab, lse);
+    pending_ += strfmt("\"pos\": %d, \"token\": %d, \"n_vocab\": %d, \"logsumexp\": %.6f, \"top\": [", pos, token, n_vocab, lse);
     for (int i = 0; i < k; ++i) {
-        line_ += strfmt(i ? ", [%d, %.6f]" : "[%d, %.6f]", ids[i], (double)logits[ids[i]]);
+        pending_ += strfmt(i ? ", [%d, %.6f]" : "[%d, %.6f]", ids[i], (double)logits[ids[i]]);
     }
-    line_ += "]}\n";
-    std::fwrite(line_.data(), 1, line_.size(), fp_);
+    pending_ += "]}\n";
 }
 
-void LogitLog::flush() { std::fflush(fp_); }
+void LogitLog::commit() {
+    std::fwrite(pending_.data(), 1, pending_.size(), fp_);
+    std::fflush(fp_);
+    pending_.clear();
+    committed_step_ = step_;
+}
+
+void LogitLog::discard() {
+    pending_.clear();
+    step_ = committed_step_;
+}
 
 }  // namespace wc

@@ -18,17 +18,21 @@ public:
     LogitLog(const LogitLog &) = delete;
     LogitLog &operator=(const LogitLog &) = delete;
 
-    void set_tag(const std::string &job_id) { job_id_ = job_id; step_ = 0; }
-    // Logs the prediction `logits` (n_vocab floats) made after `token` at `pos`.
+    void set_tag(const std::string &job_id) { job_id_ = job_id; step_ = committed_step_ = 0; }
+    // Queues the line for the prediction `logits` (n_vocab floats) made after `token` at `pos`.
     void write(int pos, int32_t token, const float *logits, int n_vocab);
-    void flush();
+    // Writes and flushes the queued lines (the evaluation they belong to succeeded).
+    void commit();
+    // Drops the queued lines (the evaluation failed and its positions were rolled back).
+    void discard();
 
 private:
     FILE *fp_ = nullptr;
     int top_k_;
     std::string job_id_;
     int64_t step_ = 0;
-    std::string line_;
+    int64_t committed_step_ = 0;
+    std::string pending_;
 };
 
 }  // namespace wc

@@ -46,10 +46,14 @@ void Session::eval(const int32_t *tokens, int n, float *last_logits, float *all_
             fail(WC_ERR_INVALID_ARGUMENT, strfmt("token %d at index %d is outside the vocabulary [0, %d)", tokens[i], i, d.n_vocab));
         }
     }
-    struct FlushOnExit {
+    // The log keeps this call's lines only if the call succeeds.
+    struct LogGuard {
         LogitLog *log;
-        ~FlushOnExit() { if (log) log->flush(); }
-    } flush_on_exit{log_.get()};
+        bool ok = false;
+        ~LogGuard() {
+            if (log && !ok) log->discard();
+        }
+    } log_guard{log_.get()};
 
     const size_t V = (size_t)d.n_vocab;
     int pos = n_past_;
@@ -75,6 +79,8 @@ void Session::eval(const int32_t *tokens, int n, float *last_logits, float *all_
         done += chunk;
         pos += chunk;
     }
+    if (log_) log_->commit();
+    log_guard.ok = true;
     n_past_ = pos;
 }
 
