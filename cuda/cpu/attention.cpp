@@ -3,10 +3,13 @@
 // Numerics follow llama.cpp's default (non-flash) CPU path so results match it bit for bit:
 //   - K and V are stored as f16; q and the softmax probabilities are rounded to f16 before the
 //     two products (ggml converts them to the cache's type);
-//   - both products accumulate in 16 lanes by FMA, 16 elements at a time, then reduce the lanes
-//     pairwise (i + i+8, i + i+4, i + i+2, 0 + 1) — the order of its AVX-512 f16 GEMM;
-//   - the softmax exponentiates with exp_approx in blocks of 16, adds each block's lane sum
-//     (same pairwise order) into a double, and scales by the float reciprocal.
+//   - the softmax exponentiates with exp_approx in blocks of 16, adds each block's lane sum into
+//     a double, and scales by the float reciprocal;
+//   - the two f16 products accumulate by FMA in lanes, in the order of the ggml kernel llama.cpp
+//     picks for the batch size: with 2+ tokens its AVX-512 GEMM (16 lanes, 16 elements a step);
+//     with one token its vec_dot (4 x 16 lanes, 64 elements a step, the four folded as
+//     (0+2) + (1+3)). Each ends with the 16-lane pairwise reduction (i + i+8, i + i+4, i + i+2,
+//     0 + 1).
 // Keys past the causal limit take part as exact zeros, as masked entries do in llama.cpp.
 #include <cmath>
 #include <vector>
@@ -25,6 +28,9 @@ namespace {
 
 constexpr int kLanes = 16;
 
+// How many 16-lane accumulators a product keeps: 1 for the batch GEMM order, 4 for vec_dot's.
+enum class ProductOrder { Gemm = 1, VecDot = 4 };
+
 // Sum of 16 lanes in the pairwise order described above.
 inline float reduce16(const float *v) {
     float s8[8], s4[4];
@@ -33,34 +39,47 @@ inline float reduce16(const float *v) {
     return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
-// q.k over `n` dims (a multiple of 16): q f32 (already f16-representable), k f16.
-inline float dot_q_k(const float *q, const uint16_t *k, int n) {
-    float lanes[kLanes];
-#if defined(__F16C__) && defined(__FMA__)
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
-    for (int d = 0; d < n; d += kLanes) {
-        lo = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))), _mm256_loadu_ps(q + d), lo);
-        hi = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d + 8))), _mm256_loadu_ps(q + d + 8), hi);
+// Folds `groups` accumulators of 16 lanes (stride `stride` between groups) into one sum.
+inline float reduce_groups(const float *acc, int groups, int stride) {
+    if (groups == 1) return reduce16(acc);
+    float folded[kLanes];
+    for (int i = 0; i < kLanes; ++i) {
+        folded[i] = (acc[i] + acc[2 * stride + i]) + (acc[stride + i] + acc[3 * stride + i]);
     }
-    _mm256_storeu_ps(lanes, lo);
-    _mm256_storeu_ps(lanes + 8, hi);
-#else
-    for (int i = 0; i < kLanes; ++i) lanes[i] = 0;
-    for (int d = 0; d < n; d += kLanes) {
-        for (int i = 0; i < kLanes; ++i) lanes[i] = std::fma(f16_to_f32(k[d + i]), q[d + i], lanes[i]);
-    }
-#endif
-    return reduce16(lanes);
+    return reduce16(folded);
 }
 
-// q.k for head sizes that are not a multiple of 16: plain sequential FMA.
+// q.k over `n` dims: q f32 (already f16-representable), k f16. `n` must be a multiple of
+// 16 * groups; other sizes use dot_q_k_any.
+inline float dot_q_k(const float *q, const uint16_t *k, int n, int groups) {
+    float lanes[4 * kLanes] = {};
+    const int step = kLanes * groups;
+    for (int d = 0; d < n; d += step) {
+        for (int g = 0; g < groups; ++g) {
+            float *acc = lanes + g * kLanes;
+            const int base = d + g * kLanes;
+#if defined(__F16C__) && defined(__FMA__)
+            __m256 lo = _mm256_loadu_ps(acc), hi = _mm256_loadu_ps(acc + 8);
+            lo = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + base))), _mm256_loadu_ps(q + base), lo);
+            hi = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + base + 8))), _mm256_loadu_ps(q + base + 8), hi);
+            _mm256_storeu_ps(acc, lo);
+            _mm256_storeu_ps(acc + 8, hi);
+#else
+            for (int i = 0; i < kLanes; ++i) acc[i] = std::fma(f16_to_f32(k[base + i]), q[base + i], acc[i]);
+#endif
+        }
+    }
+    return reduce_groups(lanes, groups, kLanes);
+}
+
+// q.k for head sizes the lane orders do not divide: plain sequential FMA.
 inline float dot_q_k_any(const float *q, const uint16_t *k, int n) {
     float s = 0;
     for (int d = 0; d < n; ++d) s = std::fma(f16_to_f32(k[d]), q[d], s);
     return s;
 }
 
-// lanes[L][0..n) += p * v[0..n) for lane L (one key's contribution to its lane).
+// lane[0..n) += p * v[0..n): one key's contribution to the accumulator it falls in.
 inline void accumulate_v(float *lane, float p, const uint16_t *v, int n) {
     int d = 0;
 #if defined(__F16C__) && defined(__FMA__)
@@ -79,15 +98,17 @@ struct Scratch {
 };
 
 void attend_one(const float *qrow, int n_keys, const uint16_t *k_cache, const uint16_t *v_cache, int kv_dim, int kv_off,
-                const AttentionShape &s, float *out, Scratch &w) {
+                const AttentionShape &s, ProductOrder order, float *out, Scratch &w) {
     const int hd = s.head_dim;
+    const int groups = (int)order;
+    const bool lanes_fit = hd % (kLanes * groups) == 0;
     for (int d = 0; d < hd; ++d) w.qh[d] = round_f16(qrow[d]);
 
     // scores = scale * q.k, then the max
     float mx = -INFINITY;
     for (int j = 0; j < n_keys; ++j) {
         const uint16_t *kj = k_cache + (int64_t)j * kv_dim + kv_off;  // K[j, kvh, :]
-        const float dot = hd % kLanes == 0 ? dot_q_k(w.qh.data(), kj, hd) : dot_q_k_any(w.qh.data(), kj, hd);
+        const float dot = lanes_fit ? dot_q_k(w.qh.data(), kj, hd, groups) : dot_q_k_any(w.qh.data(), kj, hd);
         w.scores[j] = dot * s.scale;
         mx = std::fmax(mx, w.scores[j]);
     }
@@ -105,17 +126,19 @@ void attend_one(const float *qrow, int n_keys, const uint16_t *k_cache, const ui
     }
     const float inv = (float)(1.0 / sum);
 
-    // out = sum_j f16(p_j) v_j, accumulated per lane j % 16, then reduced per output dim
-    float *lanes = w.lanes.data();  // [16][hd]
-    for (int i = 0; i < kLanes * hd; ++i) lanes[i] = 0;
+    // out = sum_j f16(p_j) v_j: key j goes to accumulator j % (16 * groups); then per output
+    // dim the accumulators are folded and reduced.
+    const int n_acc = kLanes * groups;
+    float *lanes = w.lanes.data();  // [n_acc][hd]
+    for (int i = 0; i < n_acc * hd; ++i) lanes[i] = 0;
     for (int j = 0; j < n_keys; ++j) {
         const float p = round_f16(w.scores[j] * inv);
-        accumulate_v(lanes + (j % kLanes) * hd, p, v_cache + (int64_t)j * kv_dim + kv_off, hd);
+        accumulate_v(lanes + (j % n_acc) * hd, p, v_cache + (int64_t)j * kv_dim + kv_off, hd);
     }
-    float col[kLanes];
+    float col[4 * kLanes];
     for (int d = 0; d < hd; ++d) {
-        for (int i = 0; i < kLanes; ++i) col[i] = lanes[i * hd + d];
-        out[d] = reduce16(col);
+        for (int i = 0; i < n_acc; ++i) col[i] = lanes[i * hd + d];
+        out[d] = reduce_groups(col, groups, kLanes);
     }
 }
 
@@ -143,12 +166,14 @@ void attention(ThreadPool &pool, const float *q, const float *k, const float *v,
         Scratch w;
         w.scores.resize(pos0 + n);
         w.qh.resize(s.head_dim);
-        w.lanes.resize((size_t)kLanes * s.head_dim);
+        w.lanes.resize((size_t)4 * kLanes * s.head_dim);
+        // llama.cpp multiplies with vec_dot for a single token and with its GEMM otherwise.
+        const ProductOrder order = n == 1 ? ProductOrder::VecDot : ProductOrder::Gemm;
         for (int64_t task = b; task < e; ++task) {
             const int t = (int)(task / s.n_head), h = (int)(task % s.n_head);
             const float *qrow = q + ((int64_t)t * s.n_head + h) * s.head_dim;  // q[t, h, :]
             float *o = out + ((int64_t)t * s.n_head + h) * s.head_dim;         // out[t, h, :]
-            attend_one(qrow, pos0 + t + 1, cache.k, cache.v, kv_dim, (h / group) * s.head_dim, s, o, w);
+            attend_one(qrow, pos0 + t + 1, cache.k, cache.v, kv_dim, (h / group) * s.head_dim, s, order, o, w);
         }
     });
 }
