@@ -7,4 +7,4 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ./scripts/setup.sh
 cargo build --all-targets --locked
-cargo test --locked -- --test-threads=1
+WORKER_ORCD_REQUIRE_MODEL=1 cargo test --locked -- --test-threads=1

@@ -2,24 +2,14 @@
 //! Tests that need the test model skip with a printed reason when it is absent
 //! (scripts/fetch-test-model.sh fetches it; scripts/test.sh always does).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{bin, test_model};
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 const CHAT_PROMPT: &str = "<|im_start|>user\nWrite a haiku about GPUs.<|im_end|>\n<|im_start|>assistant\n";
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_worker-orcd")
-}
-
-fn test_model() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: test model missing at {} (run scripts/fetch-test-model.sh)", p.display());
-        None
-    }
-}
 
 fn run(args: &[&str]) -> Output {
     Command::new(bin()).args(args).output().expect("spawn worker-orcd")

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{bin, test_model};
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,20 +17,6 @@ use tempfile::TempDir;
 use worker_orcd::ffi::{self, ErrorKind, Model, ModelParams, Session, SessionParams};
 
 use ErrorKind::{GgufFormat, Io, Unsupported};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_worker-orcd")
-}
-
-fn real_model() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: test model missing at {} (run scripts/fetch-test-model.sh)", p.display());
-        None
-    }
-}
 
 fn tiny() -> Gguf {
     TinyLlama::default().build()
@@ -400,8 +388,8 @@ fn truncated_inside_the_data() {
 }
 
 #[test]
-fn truncated_copy_of_the_real_model() {
-    let Some(model) = real_model() else { return };
+fn truncated_copy_of_the_test_model() {
+    let Some(model) = test_model() else { return };
     let d = tempfile::tempdir().unwrap();
     let mut head = vec![0u8; 50 << 20];
     std::io::Read::read_exact(&mut std::fs::File::open(&model).unwrap(), &mut head).unwrap();

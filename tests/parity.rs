@@ -10,26 +10,16 @@
 //! reproduces llama.cpp's rounding, so measured differences are 0; the thresholds below are
 //! tightened to that (with room only for printing precision: logs carry 6 decimals).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{root, test_model};
+
+use std::path::PathBuf;
 use std::process::Command;
 
 const MIN_TOP1: &str = "1.0";
 const MAX_MEAN_ABS_DLOGIT: &str = "0.0001";
 const MAX_MEAN_KL: &str = "0.000001";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn test_model() -> Option<PathBuf> {
-    let p = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: test model missing at {} (run scripts/fetch-test-model.sh)", p.display());
-        None
-    }
-}
 
 struct Reference {
     name: String,

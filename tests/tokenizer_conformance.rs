@@ -3,24 +3,12 @@
 //! parity/reference/tokenizer-cases.json) must give llama.cpp's ids exactly, with and without
 //! special-token parsing, and decode back to the text llama.cpp's detokenizer gives.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{root, test_model};
 
 use worker_orcd::cli::load::load_tokenizer;
 use worker_orcd::ffi::{Model, ModelParams};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn test_model() -> Option<PathBuf> {
-    let p = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: test model missing at {} (run scripts/fetch-test-model.sh)", p.display());
-        None
-    }
-}
 
 #[test]
 fn smollm2_tokenizes_and_decodes_like_llama_cpp() {

@@ -2,3 +2,28 @@
 #![allow(dead_code)]
 
 pub mod gguf_writer;
+
+use std::path::{Path, PathBuf};
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The worker binary cargo built for this test run.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_worker-orcd")
+}
+
+/// The real test model, or None (printed as a skip) when it has not been fetched. scripts/test.sh
+/// sets WORKER_ORCD_REQUIRE_MODEL=1, so in CI a missing model fails instead of skipping.
+pub fn test_model() -> Option<PathBuf> {
+    let p = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var_os("WORKER_ORCD_REQUIRE_MODEL").is_some_and(|v| v == "1") {
+        panic!("test model missing at {} and WORKER_ORCD_REQUIRE_MODEL=1", p.display());
+    }
+    eprintln!("SKIP: test model missing at {} (run scripts/fetch-test-model.sh)", p.display());
+    None
+}
