@@ -177,6 +177,39 @@ int32_t wc_session_n_ctx(const wc_session *session);
 /* Bytes of host (CPU) or device (CUDA) memory held by this session: KV cache and scratch. */
 uint64_t wc_session_memory_bytes(const wc_session *session);
 
+/* ---------------------------------------------------------------------------------------------
+ * Sampler: the next token from a row of logits (.specs/sampling.md). Fixed order: repetition
+ * penalty, then greedy (temperature 0) or top-k, top-p, min-p, temperature and a SplitMix64 draw.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct wc_sampler wc_sampler;
+
+typedef struct wc_sampler_params {
+    float temperature;        /* >= 0; 0 = greedy argmax, ties to the lowest id */
+    int32_t top_k;            /* 0 = off, else keep the k most likely */
+    float top_p;              /* (0, 1]; 1 = off */
+    float min_p;              /* [0, 1); 0 = off */
+    float repetition_penalty; /* > 0; 1 = off */
+    uint64_t seed;
+} wc_sampler_params;
+
+/* temperature 1, top_k 0, top_p 1, min_p 0, repetition_penalty 1, seed 0 */
+wc_sampler_params wc_sampler_default_params(void);
+
+/* INVALID_ARGUMENT for out-of-range parameters; the message is in wc_last_error(). */
+wc_status wc_sampler_create(const wc_sampler_params *params, int32_t n_vocab, wc_sampler **out);
+void wc_sampler_free(wc_sampler *sampler);
+const char *wc_sampler_last_error(const wc_sampler *sampler);
+
+/* Adds a token (prompt or generated) to the repetition-penalty history. */
+wc_status wc_sampler_accept(wc_sampler *sampler, int32_t token);
+
+/* Picks a token from n_vocab logits. Does not accept it: the caller does, once it is kept. */
+wc_status wc_sampler_sample(wc_sampler *sampler, const float *logits, int32_t n_vocab, int32_t *out_token);
+
+/* Clears the history and restarts the RNG from `seed`. */
+void wc_sampler_reset(wc_sampler *sampler, uint64_t seed);
+
 #ifdef __cplusplus
 }
 #endif

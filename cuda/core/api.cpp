@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/model.h"
+#include "core/sampler.h"
 #include "core/session.h"
 #include "worker_core.h"
 
@@ -15,6 +16,11 @@ struct wc_model {
 
 struct wc_session {
     std::unique_ptr<wc::Session> impl;
+};
+
+struct wc_sampler {
+    std::unique_ptr<wc::Sampler> impl;
+    std::string last_error;
 };
 
 namespace {
@@ -216,5 +222,53 @@ int32_t wc_session_n_past(const wc_session *session) { return session ? session-
 int32_t wc_session_n_ctx(const wc_session *session) { return session ? session->impl->n_ctx() : 0; }
 
 uint64_t wc_session_memory_bytes(const wc_session *session) { return session ? session->impl->memory_bytes() : 0; }
+
+wc_sampler_params wc_sampler_default_params(void) {
+    wc_sampler_params p{};
+    p.temperature = 1.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.repetition_penalty = 1.0f;
+    p.seed = 0;
+    return p;
+}
+
+wc_status wc_sampler_create(const wc_sampler_params *params, int32_t n_vocab, wc_sampler **out) {
+    if (!out) return null_arg(&g_last_error, "out");
+    *out = nullptr;
+    const wc_sampler_params p = params ? *params : wc_sampler_default_params();
+    return guarded(&g_last_error, [&] {
+        wc::SamplerParams sp;
+        sp.temperature = p.temperature;
+        sp.top_k = p.top_k;
+        sp.top_p = p.top_p;
+        sp.min_p = p.min_p;
+        sp.repetition_penalty = p.repetition_penalty;
+        sp.seed = p.seed;
+        auto s = std::make_unique<wc_sampler>();
+        s->impl = std::make_unique<wc::Sampler>(sp, n_vocab);
+        *out = s.release();
+    });
+}
+
+void wc_sampler_free(wc_sampler *sampler) { delete sampler; }
+
+const char *wc_sampler_last_error(const wc_sampler *sampler) { return sampler ? sampler->last_error.c_str() : ""; }
+
+wc_status wc_sampler_accept(wc_sampler *sampler, int32_t token) {
+    if (!sampler) return null_arg(&g_last_error, "sampler");
+    return guarded(&sampler->last_error, [&] { sampler->impl->accept(token); });
+}
+
+wc_status wc_sampler_sample(wc_sampler *sampler, const float *logits, int32_t n_vocab, int32_t *out_token) {
+    if (!sampler) return null_arg(&g_last_error, "sampler");
+    if (!logits || !out_token) return null_arg(&sampler->last_error, "logits/out_token");
+    return guarded(&sampler->last_error, [&] { *out_token = sampler->impl->sample(logits, n_vocab); });
+}
+
+void wc_sampler_reset(wc_sampler *sampler, uint64_t seed) {
+    if (sampler) sampler->impl->reset(seed);
+}
 
 }  // extern "C"

@@ -3,9 +3,12 @@
 //! `Model` and `Session` own their handles (`NonNull` + `Drop`); a `Session` borrows its `Model`
 //! so it cannot outlive it. Every status becomes a `CoreError` carrying the core's message.
 
+mod sampler;
 mod sys;
 #[cfg(test)]
 mod abi_tests;
+
+pub use sampler::{Sampler, SamplerParams};
 
 use std::ffi::{c_void, CStr, CString};
 use std::marker::PhantomData;
