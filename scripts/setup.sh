@@ -2,7 +2,7 @@
 # Installs what building and testing worker-orcd needs on a fresh Debian/Ubuntu machine, then
 # fetches the pinned test model. Idempotent: a second run only checks.
 #   - libclang (bindgen generates the Rust bindings of include/worker_core.h from it)
-#   - a C++17 compiler (g++), python3 (test model fetch, parity comparison)
+#   - a C++17 compiler (g++), python3 (test model fetch, parity comparison), curl (scripts/demo.sh)
 #   - the test model, models/SmolLM2-135M-Instruct.Q4_1.gguf (sha256-pinned)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,6 +13,7 @@ if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so*
 fi
 command -v g++ >/dev/null || need_apt+=(g++)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   sudo_cmd=""

@@ -1,15 +1,24 @@
-//! worker-orcd entry point: parse the command line and run the subcommand. Errors print one line
-//! to stderr and exit 1.
+//! worker-orcd entry point: the daemon when no subcommand is given, otherwise the subcommand.
+//! Bad arguments and errors print one line to stderr and exit 1.
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use worker_orcd::cli::{self, Cli, Command};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(1);
+        }
+    };
     let result = match &cli.command {
-        Command::Generate(a) => cli::generate::run(a),
-        Command::Logits(a) => cli::logits::run(a),
-        Command::Bench(a) => cli::bench::run(a),
+        None => std::process::exit(worker_orcd::daemon::run(cli.daemon)),
+        Some(Command::Generate(a)) => cli::generate::run(a),
+        Some(Command::Logits(a)) => cli::logits::run(a),
+        Some(Command::Bench(a)) => cli::bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -43,6 +43,11 @@ impl Utf8Stream {
         }
     }
 
+    /// Whether bytes of an incomplete character are held back.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Flushes whatever is held back (an incomplete character becomes U+FFFD).
     pub fn finish(&mut self) -> String {
         let out = String::from_utf8_lossy(&self.pending).into_owned();

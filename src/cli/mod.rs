@@ -9,11 +9,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Without a subcommand, worker-orcd is the daemon (`--worker-id … --model … --port …`).
 #[derive(Parser, Debug)]
-#[command(name = "worker-orcd", version, about = "LLM inference worker: one GGUF model per process")]
+#[command(name = "worker-orcd", version, about = "LLM inference worker: one GGUF model per process",
+    args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub daemon: crate::daemon::args::DaemonArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod gguf_writer;
+pub mod worker;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,166 @@
+//! The daemon's command line, as the orchestrator calls it:
+//!   worker-orcd --worker-id <uuid> --model <path.gguf> --gpu-device <id> --port <port>
+//! (or `--device cpu` instead of `--gpu-device`). Every argument is checked before anything
+//! starts; a bad one is one clear line on stderr and exit code 1.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Args, Debug, Default)]
+pub struct DaemonArgs {
+    /// This worker's id (a UUID), echoed in /health.
+    #[arg(long)]
+    pub worker_id: Option<String>,
+    /// The GGUF model to serve.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// CUDA device index (needs a build with `--features cuda`).
+    #[arg(long)]
+    pub gpu_device: Option<String>,
+    /// Run on the CPU backend instead of a GPU: `--device cpu`.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// TCP port to listen on (1024-65535).
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Context size per job in tokens (default: the model's training context).
+    #[arg(long)]
+    pub ctx_size: Option<u32>,
+    /// CPU threads (default: one per online core).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Largest max_tokens a request may ask for (and the default when it asks for none).
+    #[arg(long, default_value_t = 2048)]
+    pub max_tokens_out: u32,
+    /// A job running longer than this ends with INFERENCE_TIMEOUT.
+    #[arg(long, default_value_t = 300)]
+    pub inference_timeout_sec: u64,
+    /// Jobs that may wait behind the running one; more get 503 QUEUE_FULL.
+    #[arg(long, default_value_t = 16)]
+    pub queue_depth: usize,
+    /// Require `Authorization: Bearer <key>` on /execute and /cancel.
+    #[arg(long, env = "WORKER_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Append every evaluated position's logits (tagged with job_id and step) to this file.
+    #[arg(long, env = "WORKER_LOGIT_LOG")]
+    pub logit_log: Option<PathBuf>,
+    /// Include prompts in the per-job log lines (off by default: prompts may be private).
+    #[arg(long)]
+    pub log_prompts: bool,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// On SIGTERM/SIGINT, how long the running job may take to finish before it is cancelled.
+    #[arg(long, default_value_t = 30)]
+    pub shutdown_timeout_sec: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Gpu(i32),
+}
+
+/// DaemonArgs after validation.
+#[derive(Debug)]
+pub struct DaemonConfig {
+    pub worker_id: String,
+    pub model: PathBuf,
+    pub device: Device,
+    pub host: IpAddr,
+    pub port: u16,
+    pub ctx_size: Option<u32>,
+    pub threads: Option<u32>,
+    pub max_tokens_out: u32,
+    pub inference_timeout: Duration,
+    pub queue_depth: usize,
+    pub api_key: Option<String>,
+    pub logit_log: Option<PathBuf>,
+    pub log_prompts: bool,
+    pub log_format: LogFormat,
+    pub shutdown_timeout: Duration,
+}
+
+impl DaemonArgs {
+    pub fn validate(self) -> Result<DaemonConfig, String> {
+        let worker_id = self.worker_id.ok_or("--worker-id is required (a UUID)")?;
+        uuid::Uuid::parse_str(&worker_id).map_err(|e| format!("--worker-id '{worker_id}' is not a UUID: {e}"))?;
+        let model = self.model.ok_or("--model is required (path to a .gguf file)")?;
+        match std::fs::metadata(&model) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(format!("--model {}: not a regular file", model.display())),
+            Err(e) => return Err(format!("--model {}: {e}", model.display())),
+        }
+        std::fs::File::open(&model).map_err(|e| format!("--model {}: cannot be read: {e}", model.display()))?;
+        let device = match (self.gpu_device, self.device) {
+            (Some(_), Some(_)) => return Err("give either --gpu-device <id> or --device cpu, not both".into()),
+            (None, None) => return Err("--gpu-device <id> is required (or --device cpu for the CPU backend)".into()),
+            (None, Some(d)) if d == "cpu" => Device::Cpu,
+            (None, Some(d)) => return Err(format!("--device '{d}' is not known; the only value is 'cpu' (use --gpu-device <id> for a GPU)")),
+            (Some(g), None) => {
+                let id: i32 = g.parse().map_err(|_| format!("--gpu-device '{g}' is not a device index"))?;
+                if id < 0 {
+                    return Err(format!("--gpu-device {id} is out of range (indices start at 0)"));
+                }
+                if !cfg!(feature = "cuda") {
+                    return Err(format!("--gpu-device {id}: built without CUDA support (rebuild with --features cuda, or use --device cpu)"));
+                }
+                Device::Gpu(id)
+            }
+        };
+        let port_text = self.port.ok_or("--port is required (1024-65535)")?;
+        let port: u32 = port_text.parse().map_err(|_| format!("--port '{port_text}' is not a number"))?;
+        if !(1024..=65535).contains(&port) {
+            return Err(format!("--port {port} is out of range (1024-65535)"));
+        }
+        let host: IpAddr = self.host.parse().map_err(|_| format!("--host '{}' is not an IP address", self.host))?;
+        if self.ctx_size == Some(0) {
+            return Err("--ctx-size must be at least 1".into());
+        }
+        if self.threads == Some(0) {
+            return Err("--threads must be at least 1".into());
+        }
+        if self.max_tokens_out == 0 {
+            return Err("--max-tokens-out must be at least 1".into());
+        }
+        if self.inference_timeout_sec == 0 {
+            return Err("--inference-timeout-sec must be at least 1".into());
+        }
+        if self.queue_depth == 0 {
+            return Err("--queue-depth must be at least 1".into());
+        }
+        if self.api_key.as_deref() == Some("") {
+            return Err("--api-key must not be empty".into());
+        }
+        Ok(DaemonConfig {
+            worker_id,
+            model,
+            device,
+            host,
+            port: port as u16,
+            ctx_size: self.ctx_size,
+            threads: self.threads,
+            max_tokens_out: self.max_tokens_out,
+            inference_timeout: Duration::from_secs(self.inference_timeout_sec),
+            queue_depth: self.queue_depth,
+            api_key: self.api_key,
+            logit_log: self.logit_log,
+            log_prompts: self.log_prompts,
+            log_format: self.log_format,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_sec),
+        })
+    }
+}

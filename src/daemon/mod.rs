@@ -1,0 +1,197 @@
+//! `worker-orcd --worker-id … --model … --port …`: the daemon. The HTTP server listens as soon
+//! as the arguments are valid; the model loads on the inference thread meanwhile (/health says
+//! `loading` with progress), and that thread then runs jobs until shutdown.
+
+pub mod args;
+mod logging;
+mod memory;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+
+use crate::engine::{Engine, EngineConfig, LoadedModel};
+use crate::ffi::{self, Backend, Model, ModelParams};
+use crate::model_vocab::gguf_vocab;
+use crate::server::{self, AppState, Phase};
+use crate::tokenizer::Tokenizer;
+use args::{DaemonArgs, DaemonConfig, Device};
+
+/// Runs the daemon to completion; returns the process exit code.
+pub fn run(args: DaemonArgs) -> i32 {
+    let cfg = match args.validate() {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return 1;
+        }
+    };
+    logging::init(cfg.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(serve(cfg))
+}
+
+async fn serve(cfg: DaemonConfig) -> i32 {
+    let listener = match TcpListener::bind((cfg.host, cfg.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {}:{}: {e}", cfg.host, cfg.port);
+            return 1;
+        }
+    };
+    let backend = match cfg.device {
+        Device::Cpu => "cpu",
+        Device::Gpu(_) => "cuda",
+    };
+    let state =
+        Arc::new(AppState::new(cfg.worker_id.clone(), cfg.model.clone(), backend, cfg.max_tokens_out, cfg.api_key.clone()));
+    tracing::info!(worker_id = %cfg.worker_id, model = %cfg.model.display(), backend, "listening on {}:{}", cfg.host, cfg.port);
+
+    let cfg = Arc::new(cfg);
+    let inference = {
+        let (state, cfg) = (state.clone(), cfg.clone());
+        std::thread::Builder::new().name("inference".into()).spawn(move || inference_thread(&state, &cfg))
+    };
+    let inference = match inference {
+        Ok(handle) => handle,
+        Err(e) => {
+            tracing::error!("cannot start the inference thread: {e}");
+            return 1;
+        }
+    };
+
+    // Deadlines are enforced from here, so a long prefill can be stopped mid-way.
+    let watchdog_state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tick.tick().await;
+            if let Some(engine) = watchdog_state.engine.get() {
+                engine.enforce_deadline();
+            }
+        }
+    });
+
+    let drained = drain_on_signal(state.clone(), cfg.shutdown_timeout);
+    let app = server::router(state.clone());
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(drained).await {
+        tracing::error!("HTTP server failed: {e}");
+        return 1;
+    }
+    // The queue is closed, so the inference thread ends and drops its share of the model.
+    let _ = tokio::task::spawn_blocking(move || inference.join()).await;
+    drop(state);
+    tracing::info!("shut down");
+    0
+}
+
+/// Resolves once a SIGTERM/SIGINT has been handled: new work refused (503), queued jobs
+/// cancelled, the running job given `timeout` to finish and then cancelled.
+async fn drain_on_signal(state: Arc<AppState>, timeout: Duration) {
+    wait_for_signal().await;
+    tracing::info!("shutdown requested; refusing new jobs");
+    state.begin_shutdown();
+    let Some(engine) = state.engine.get().cloned() else {
+        tracing::info!("shut down during model load");
+        std::process::exit(0);
+    };
+    engine.close();
+    let deadline = Instant::now() + timeout;
+    while engine.busy() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if engine.busy() {
+        tracing::warn!("the running job did not finish within {} s; cancelling it", timeout.as_secs());
+        engine.abort_running();
+        while engine.busy() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// Loads the model (exiting the process on failure, after logging why), then runs jobs.
+fn inference_thread(state: &Arc<AppState>, cfg: &DaemonConfig) {
+    let engine = match load(state, cfg) {
+        Ok(engine) => engine,
+        Err(message) => {
+            tracing::error!(model = %cfg.model.display(), "model load failed: {message}");
+            state.set_phase(Phase::Unhealthy);
+            std::process::exit(2);
+        }
+    };
+    let engine = Arc::new(engine);
+    let _ = state.engine.set(engine.clone());
+    state.set_phase(Phase::Healthy);
+    engine.run_inference_loop();
+}
+
+fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
+    let t0 = Instant::now();
+    let backend = match cfg.device {
+        Device::Cpu => Backend::Cpu,
+        Device::Gpu(device) => Backend::Cuda { device },
+    };
+    let mut progress = |p: f32| {
+        state.set_load_progress(p);
+        true
+    };
+    let params = ModelParams {
+        backend,
+        n_threads: cfg.threads.unwrap_or(0) as i32,
+        progress: Some(&mut progress),
+        ..Default::default()
+    };
+    let model = Model::load(&cfg.model, params).map_err(|e| format!("({}) {}", ffi::status_name(e.kind), e.message))?;
+    let info = model.info();
+    let vocab = gguf_vocab(&model).map_err(|e| format!("reading tokenizer metadata: {e}"))?;
+    let tokenizer = Tokenizer::from_gguf_vocab(&vocab).map_err(|e| format!("building the tokenizer: {e}"))?;
+    let n_ctx = cfg.ctx_size.unwrap_or(info.n_ctx_train.max(1) as u32);
+    if n_ctx > info.n_ctx_train as u32 {
+        tracing::warn!("--ctx-size {n_ctx} is larger than the model's training context {}", info.n_ctx_train);
+    }
+    let need = memory::session_bytes(&info, n_ctx);
+    if let Some(available) = memory::available_bytes() {
+        if need > available {
+            return Err(format!(
+                "not enough memory: a session with --ctx-size {n_ctx} needs {need} bytes, {available} bytes are available \
+                 (device {}, model {})",
+                match cfg.device {
+                    Device::Cpu => "cpu".to_string(),
+                    Device::Gpu(i) => format!("cuda:{i}"),
+                },
+                cfg.model.display()
+            ));
+        }
+    }
+    state.set_load_progress(1.0);
+    let name = cfg.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    tracing::info!(
+        model = %name, architecture = %info.architecture, quant = %info.quant_kind, n_ctx, threads = info.n_threads,
+        load_ms = t0.elapsed().as_millis() as u64, "model ready"
+    );
+    let loaded = Arc::new(LoadedModel { model, tokenizer, info, name });
+    let config = EngineConfig {
+        n_ctx,
+        inference_timeout: cfg.inference_timeout,
+        logit_log: cfg.logit_log.clone(),
+        log_prompts: cfg.log_prompts,
+    };
+    Ok(Engine::new(loaded, config, cfg.queue_depth, state.metrics.clone()))
+}

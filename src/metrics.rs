@@ -1,0 +1,85 @@
+//! Prometheus metrics of the worker (served at GET /metrics), registered once per process.
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Finished or refused /execute requests by outcome: completed, cancelled, the error codes in
+    /// lower case (context_length_exceeded, …), or rejected_<reason> for HTTP-level refusals.
+    pub requests: IntCounterVec,
+    pub prompt_tokens: IntCounter,
+    pub generated_tokens: IntCounter,
+    pub time_to_first_token: Histogram,
+    pub request_duration: Histogram,
+    pub queue_depth: IntGauge,
+    pub cancellations: IntCounter,
+    pub memory_bytes: IntGauge,
+    pub uptime_seconds: IntGauge,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("worker".into()), None).expect("metrics registry");
+        let requests = IntCounterVec::new(Opts::new("requests_total", "Execute requests by outcome"), &["outcome"]).unwrap();
+        let prompt_tokens = IntCounter::new("prompt_tokens_total", "Prompt tokens evaluated").unwrap();
+        let generated_tokens = IntCounter::new("generated_tokens_total", "Tokens generated and streamed").unwrap();
+        let time_to_first_token = Histogram::with_opts(
+            HistogramOpts::new("time_to_first_token_seconds", "From request accepted to first token event")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .unwrap();
+        let request_duration = Histogram::with_opts(
+            HistogramOpts::new("request_duration_seconds", "From request accepted to its terminal event")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .unwrap();
+        let queue_depth = IntGauge::new("queue_depth", "Jobs waiting in the queue").unwrap();
+        let cancellations = IntCounter::new("cancellations_total", "Jobs cancelled (cancel call or client gone)").unwrap();
+        let memory_bytes = IntGauge::new("memory_bytes", "Bytes of model weights plus the running session").unwrap();
+        let uptime_seconds = IntGauge::new("uptime_seconds", "Seconds since the worker started").unwrap();
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(prompt_tokens.clone()),
+            Box::new(generated_tokens.clone()),
+            Box::new(time_to_first_token.clone()),
+            Box::new(request_duration.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(cancellations.clone()),
+            Box::new(memory_bytes.clone()),
+            Box::new(uptime_seconds.clone()),
+        ] {
+            registry.register(c).expect("register metric");
+        }
+        Metrics {
+            registry,
+            requests,
+            prompt_tokens,
+            generated_tokens,
+            time_to_first_token,
+            request_duration,
+            queue_depth,
+            cancellations,
+            memory_bytes,
+            uptime_seconds,
+        }
+    }
+
+    pub fn outcome(&self, outcome: &str) {
+        self.requests.with_label_values(&[outcome]).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("encode metrics");
+        String::from_utf8(buf).expect("metrics are UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,50 @@
+//! GET /health: 200 when ready to serve, 503 while loading or unhealthy. Never needs the API key.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::{AppState, Phase};
+
+pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+    let phase = state.phase();
+    let status = match phase {
+        Phase::Loading => "loading",
+        Phase::Healthy => "healthy",
+        Phase::Unhealthy => "unhealthy",
+    };
+    let mut body = json!({
+        "status": status,
+        "load_progress": state.load_progress(),
+        "worker_id": state.worker_id,
+        "model": state.model_path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "model_path": state.model_path.display().to_string(),
+        "backend": state.backend,
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "shutting_down": state.is_shutting_down(),
+        "busy": false,
+        "queued": 0,
+        "resident": false,
+    });
+    if let Some(engine) = state.engine.get() {
+        let info = &engine.loaded.info;
+        body["architecture"] = json!(info.architecture);
+        body["quant_kind"] = json!(info.quant_kind);
+        body["tokenizer_kind"] = json!(engine.loaded.tokenizer.kind());
+        body["vocab_size"] = json!(info.n_vocab);
+        body["context_length"] = json!(engine.config.n_ctx);
+        body["context_length_train"] = json!(info.n_ctx_train);
+        body["threads"] = json!(info.n_threads);
+        body["busy"] = json!(engine.busy());
+        body["queued"] = json!(engine.queued());
+        // CPU weights stay memory-mapped from the file for the process's life.
+        body["resident"] = json!(true);
+        body["weight_bytes"] = json!(info.weight_bytes);
+        body["memory_bytes_used"] = json!(engine.memory_bytes());
+    }
+    let code = if phase == Phase::Healthy && !state.is_shutting_down() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body))
+}

@@ -1,0 +1,124 @@
+//! The HTTP contract with the orchestrator (axum): POST /execute (SSE), POST /cancel,
+//! GET /health, GET /metrics. Handlers only validate, enqueue and stream; inference runs on the
+//! engine's own thread. The full contract is .specs/http-api.md.
+
+pub mod auth;
+pub mod cancel;
+pub mod error;
+pub mod execute;
+pub mod health;
+pub mod request;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Loading = 0,
+    Healthy = 1,
+    Unhealthy = 2,
+}
+
+/// What every handler shares. The engine appears once the model has loaded.
+pub struct AppState {
+    pub worker_id: String,
+    pub model_path: PathBuf,
+    pub backend: &'static str,
+    pub max_tokens_out: u32,
+    pub api_key: Option<String>,
+    pub started: Instant,
+    pub metrics: Arc<Metrics>,
+    pub engine: OnceLock<Arc<Engine>>,
+    phase: AtomicU8,
+    load_progress: AtomicU32,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(worker_id: String, model_path: PathBuf, backend: &'static str, max_tokens_out: u32, api_key: Option<String>) -> AppState {
+        AppState {
+            worker_id,
+            model_path,
+            backend,
+            max_tokens_out,
+            api_key,
+            started: Instant::now(),
+            metrics: Arc::new(Metrics::new()),
+            engine: OnceLock::new(),
+            phase: AtomicU8::new(Phase::Loading as u8),
+            load_progress: AtomicU32::new(0f32.to_bits()),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::SeqCst) {
+            0 => Phase::Loading,
+            1 => Phase::Healthy,
+            _ => Phase::Unhealthy,
+        }
+    }
+
+    pub fn set_phase(&self, p: Phase) {
+        self.phase.store(p as u8, Ordering::SeqCst);
+    }
+
+    pub fn load_progress(&self) -> f32 {
+        f32::from_bits(self.load_progress.load(Ordering::Relaxed))
+    }
+
+    pub fn set_load_progress(&self, p: f32) {
+        self.load_progress.store(p.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Reads a request body of at most MAX_BODY_BYTES (413 BODY_TOO_LARGE beyond).
+pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, error::ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        error::ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+            format!("the request body is over {MAX_BODY_BYTES} bytes"),
+        )
+    })
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
+        .route("/execute", post(execute::execute))
+        .route("/cancel", post(cancel::cancel))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_api_key));
+    Router::new()
+        .merge(protected)
+        .route("/health", get(health::health))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> impl axum::response::IntoResponse {
+    state.metrics.uptime_seconds.set(state.started.elapsed().as_secs() as i64);
+    if let Some(engine) = state.engine.get() {
+        state.metrics.memory_bytes.set(engine.memory_bytes() as i64);
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}

@@ -1,0 +1,207 @@
+//! POST /execute body → a validated JobSpec. Every field is checked for type and range, unknown
+//! fields are refused, and each refusal names the field (.specs/http-api.md lists the rules).
+
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use crate::engine::job::JobSpec;
+use crate::ffi::SamplerParams;
+
+pub const MAX_PROMPT_CHARS: usize = 32_768;
+pub const MAX_STOP_SEQUENCES: usize = 4;
+pub const MAX_JOB_ID_BYTES: usize = 256;
+
+const FIELDS: &[&str] =
+    &["job_id", "prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "stop", "seed"];
+
+/// Limits that come from the worker's configuration and model.
+pub struct Limits {
+    pub max_tokens: u32,
+    pub vocab_size: u32,
+}
+
+pub fn parse(body: &[u8], limits: &Limits) -> Result<JobSpec, ApiError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::invalid("body", "the request body is empty; send a JSON object"));
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    };
+    if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::invalid(unknown, format!("unknown field '{unknown}' (accepted: {})", FIELDS.join(", "))));
+    }
+
+    let job_id = required_string(&obj, "job_id")?;
+    if job_id.len() > MAX_JOB_ID_BYTES {
+        return Err(ApiError::invalid("job_id", format!("must be at most {MAX_JOB_ID_BYTES} bytes")));
+    }
+    if job_id.chars().any(char::is_control) {
+        return Err(ApiError::invalid("job_id", "must not contain control characters"));
+    }
+    let prompt = required_string(&obj, "prompt")?;
+    let chars = prompt.chars().count();
+    if chars > MAX_PROMPT_CHARS {
+        return Err(ApiError::invalid("prompt", format!("has {chars} characters; the limit is {MAX_PROMPT_CHARS}")));
+    }
+
+    let max_tokens = match obj.get("max_tokens") {
+        None => limits.max_tokens,
+        Some(v) => {
+            let n = integer(v, "max_tokens")?;
+            if n < 1 || n > limits.max_tokens as i128 {
+                return Err(ApiError::invalid("max_tokens", format!("must be between 1 and {}", limits.max_tokens)));
+            }
+            n as u32
+        }
+    };
+    let temperature = number(&obj, "temperature", 1.0, |x| (0.0..=2.0).contains(&x), "must be between 0.0 and 2.0")?;
+    let top_p = number(&obj, "top_p", 1.0, |x| x > 0.0 && x <= 1.0, "must be greater than 0 and at most 1")?;
+    let min_p = number(&obj, "min_p", 0.0, |x| (0.0..1.0).contains(&x), "must be at least 0 and less than 1")?;
+    let repetition_penalty =
+        number(&obj, "repetition_penalty", 1.0, |x| x > 0.0 && x <= 2.0, "must be greater than 0 and at most 2")?;
+    let top_k = match obj.get("top_k") {
+        None => 0,
+        Some(v) => {
+            let k = integer(v, "top_k")?;
+            if k < 0 || k > limits.vocab_size as i128 {
+                return Err(ApiError::invalid("top_k", format!("must be between 0 (off) and the vocabulary size {}", limits.vocab_size)));
+            }
+            k as i32
+        }
+    };
+    let stop = match obj.get("stop") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_STOP_SEQUENCES {
+                return Err(ApiError::invalid("stop", format!("at most {MAX_STOP_SEQUENCES} stop sequences")));
+            }
+            let mut out = Vec::new();
+            for item in items {
+                match item {
+                    Value::String(s) if !s.is_empty() => out.push(s.clone()),
+                    Value::String(_) => return Err(ApiError::invalid("stop", "stop sequences must not be empty")),
+                    _ => return Err(ApiError::invalid("stop", "must be an array of strings")),
+                }
+            }
+            out
+        }
+        Some(_) => return Err(ApiError::invalid("stop", "must be an array of strings")),
+    };
+    let seed = match obj.get("seed") {
+        None => rand::random::<u64>(),
+        Some(v) => {
+            let s = integer(v, "seed")?;
+            if !(0..=u64::MAX as i128).contains(&s) {
+                return Err(ApiError::invalid("seed", "must be an integer between 0 and 2^64-1"));
+            }
+            s as u64
+        }
+    };
+    Ok(JobSpec {
+        job_id,
+        prompt,
+        max_tokens,
+        sampling: SamplerParams { temperature, top_k, top_p, min_p, repetition_penalty, seed },
+        stop,
+    })
+}
+
+fn required_string(obj: &Map<String, Value>, field: &str) -> Result<String, ApiError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Err(ApiError::invalid(field, "is required")),
+        Some(Value::String(s)) if s.is_empty() => Err(ApiError::invalid(field, "must not be empty")),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(ApiError::invalid(field, "must be a string")),
+    }
+}
+
+/// A JSON integer (not a float, not a string), wide enough for any u64.
+fn integer(v: &Value, field: &str) -> Result<i128, ApiError> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .ok_or_else(|| ApiError::invalid(field, "must be an integer")),
+        _ => Err(ApiError::invalid(field, "must be an integer")),
+    }
+}
+
+fn number(obj: &Map<String, Value>, field: &str, default: f32, ok: impl Fn(f64) -> bool, rule: &str) -> Result<f32, ApiError> {
+    match obj.get(field) {
+        None => Ok(default),
+        Some(Value::Number(n)) => {
+            let x = n.as_f64().ok_or_else(|| ApiError::invalid(field, "must be a number"))?;
+            if ok(x) {
+                Ok(x as f32)
+            } else {
+                Err(ApiError::invalid(field, format!("{rule} (got {x})")))
+            }
+        }
+        Some(_) => Err(ApiError::invalid(field, "must be a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits { max_tokens: 2048, vocab_size: 49152 };
+
+    fn field_of(body: &str) -> String {
+        let e = parse(body.as_bytes(), &LIMITS).unwrap_err();
+        assert_eq!(e.code, "INVALID_REQUEST");
+        e.field.unwrap()
+    }
+
+    #[test]
+    fn accepts_a_full_request_and_applies_defaults() {
+        let s = parse(br#"{"job_id":"a","prompt":"hi","max_tokens":5,"temperature":0.7,"top_p":0.9,"top_k":40,"min_p":0.05,"repetition_penalty":1.1,"stop":["\n"],"seed":18446744073709551615}"#, &LIMITS).unwrap();
+        assert_eq!((s.max_tokens, s.sampling.top_k, s.sampling.seed, s.stop.len()), (5, 40, u64::MAX, 1));
+        let d = parse(br#"{"job_id":"a","prompt":"hi"}"#, &LIMITS).unwrap();
+        assert_eq!((d.max_tokens, d.sampling.temperature, d.sampling.top_p, d.sampling.top_k), (2048, 1.0, 1.0, 0));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_field() {
+        let cases = [
+            (r#"{"prompt":"x"}"#, "job_id"),
+            (r#"{"job_id":"","prompt":"x"}"#, "job_id"),
+            (r#"{"job_id":7,"prompt":"x"}"#, "job_id"),
+            (r#"{"job_id":"a"}"#, "prompt"),
+            (r#"{"job_id":"a","prompt":""}"#, "prompt"),
+            (r#"{"job_id":"a","prompt":"x","max_tokens":0}"#, "max_tokens"),
+            (r#"{"job_id":"a","prompt":"x","max_tokens":2049}"#, "max_tokens"),
+            (r#"{"job_id":"a","prompt":"x","max_tokens":1.5}"#, "max_tokens"),
+            (r#"{"job_id":"a","prompt":"x","max_tokens":"5"}"#, "max_tokens"),
+            (r#"{"job_id":"a","prompt":"x","temperature":2.5}"#, "temperature"),
+            (r#"{"job_id":"a","prompt":"x","temperature":-0.1}"#, "temperature"),
+            (r#"{"job_id":"a","prompt":"x","top_p":0}"#, "top_p"),
+            (r#"{"job_id":"a","prompt":"x","top_p":1.01}"#, "top_p"),
+            (r#"{"job_id":"a","prompt":"x","top_k":-1}"#, "top_k"),
+            (r#"{"job_id":"a","prompt":"x","top_k":49153}"#, "top_k"),
+            (r#"{"job_id":"a","prompt":"x","min_p":1}"#, "min_p"),
+            (r#"{"job_id":"a","prompt":"x","repetition_penalty":0}"#, "repetition_penalty"),
+            (r#"{"job_id":"a","prompt":"x","repetition_penalty":2.5}"#, "repetition_penalty"),
+            (r#"{"job_id":"a","prompt":"x","stop":"x"}"#, "stop"),
+            (r#"{"job_id":"a","prompt":"x","stop":["a","b","c","d","e"]}"#, "stop"),
+            (r#"{"job_id":"a","prompt":"x","stop":[""]}"#, "stop"),
+            (r#"{"job_id":"a","prompt":"x","stop":[1]}"#, "stop"),
+            (r#"{"job_id":"a","prompt":"x","seed":-1}"#, "seed"),
+            (r#"{"job_id":"a","prompt":"x","seed":"1"}"#, "seed"),
+            (r#"{"job_id":"a","prompt":"x","temprature":1}"#, "temprature"),
+            (r#"[1,2]"#, "body"),
+            (r#"{"job_id":"a""#, "body"),
+            ("  ", "body"),
+        ];
+        for (body, field) in cases {
+            assert_eq!(field_of(body), field, "{body}");
+        }
+        let long = format!(r#"{{"job_id":"a","prompt":"{}"}}"#, "é".repeat(MAX_PROMPT_CHARS + 1));
+        assert_eq!(field_of(&long), "prompt");
+        let ok = format!(r#"{{"job_id":"a","prompt":"{}"}}"#, "é".repeat(MAX_PROMPT_CHARS));
+        assert!(parse(ok.as_bytes(), &LIMITS).is_ok());
+    }
+}

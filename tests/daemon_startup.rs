@@ -1,0 +1,52 @@
+//! Daemon start-up: every argument is validated with a clear message and exit code 1 before the
+//! worker listens; a model that fails to load exits non-zero after logging why.
+
+mod common;
+
+use std::process::Command;
+
+use common::{bin, test_model};
+use common::worker::WORKER_ID;
+
+fn run(args: &[&str]) -> (i32, String) {
+    let o = Command::new(bin()).args(args).output().unwrap();
+    (o.status.code().expect("exit code"), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn bad_arguments_exit_1_with_a_clear_message() {
+    let Some(model) = test_model() else { return };
+    let m = model.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--model", m, "--device", "cpu", "--port", "8080"], "--worker-id is required"),
+        (&["--worker-id", "not-a-uuid", "--model", m, "--device", "cpu", "--port", "8080"], "is not a UUID"),
+        (&["--worker-id", WORKER_ID, "--device", "cpu", "--port", "8080"], "--model is required"),
+        (&["--worker-id", WORKER_ID, "--model", "/nonexistent.gguf", "--device", "cpu", "--port", "8080"], "/nonexistent.gguf"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--port", "8080"], "--gpu-device <id> is required"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--device", "tpu", "--port", "8080"], "--device 'tpu' is not known"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--gpu-device", "0", "--device", "cpu", "--port", "8080"], "not both"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--gpu-device", "0", "--port", "8080"], "built without CUDA support"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "80"], "out of range (1024-65535)"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "70000"], "out of range (1024-65535)"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "http"], "is not a number"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "8080", "--queue-depth", "0"], "--queue-depth"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "8080", "--ctx-size", "0"], "--ctx-size"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "8080", "--bogus"], "--bogus"),
+    ];
+    for (args, needle) in cases {
+        let (code, stderr) = run(args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: stderr lacks {needle:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_model_that_fails_to_load_exits_non_zero_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("truncated.gguf");
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00\x01").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let (code, stderr) = run(&["--worker-id", WORKER_ID, "--model", bad.to_str().unwrap(), "--device", "cpu", "--port", &port]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("model load failed") && stderr.contains("truncated.gguf"), "{stderr}");
+}
