@@ -50,6 +50,7 @@ fn main() {
     println!("cargo:rerun-if-changed=include");
     println!("cargo:rerun-if-changed=cuda");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    println!("cargo:rerun-if-env-changed=NVCC");
 
     let all_cpp = sources("cuda", ".cpp");
     let (wide, base): (Vec<_>, Vec<_>) =
@@ -100,11 +101,13 @@ fn build_cuda() {
         panic!("the `cuda` feature was asked for, but cuda/gpu/ has no CUDA sources yet (the CUDA backend is issue 4)");
     }
     let cuda_home = std::env::var("CUDA_HOME").expect("the cuda feature needs CUDA_HOME (scripts/install-cuda-toolchain.sh)");
-    let nvcc = std::env::var("NVCC").unwrap_or_else(|_| format!("{cuda_home}/bin/nvcc"));
+    if std::env::var_os("NVCC").is_none() {
+        // cc finds nvcc through $NVCC; setting .compiler() instead would hide that it is nvcc.
+        std::env::set_var("NVCC", format!("{cuda_home}/bin/nvcc"));
+    }
     let mut b = cc::Build::new();
     b.cuda(true)
         .cudart("static")
-        .compiler(&nvcc)
         .debug(false)
         .opt_level(3)
         .include("include")

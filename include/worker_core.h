@@ -55,6 +55,13 @@ typedef enum wc_backend_kind {
     WC_BACKEND_CUDA = 1,
 } wc_backend_kind;
 
+/* Checks that `kind` can start on this host without loading anything: for CUDA, that the build
+ * has CUDA, a driver and a device with index `gpu_device` exist, and its compute capability is
+ * supported. On failure: WC_ERR_BACKEND_UNAVAILABLE with wc_last_error() "cuda: <cause>: <why>",
+ * cause one of built_without_cuda, no_driver, no_device, device_out_of_range,
+ * compute_capability_too_old, cuda_error. */
+wc_status wc_backend_probe(wc_backend_kind kind, int32_t gpu_device);
+
 /* Called during loading with progress in [0, 1]. Return false to cancel the load (WC_ERR_ABORTED). */
 typedef bool (*wc_progress_fn)(float progress, void *user_data);
 

@@ -2,7 +2,8 @@
 # Installs what building and testing worker-orcd needs on a fresh Debian/Ubuntu machine, then
 # fetches the pinned test model. Idempotent: a second run only checks.
 #   - libclang (bindgen generates the Rust bindings of include/worker_core.h from it)
-#   - a C++17 compiler (g++), python3 (test model fetch, parity comparison), curl (scripts/demo.sh)
+#   - a C++17 compiler (g++), python3 + venv (test model fetch, parity comparison, the CUDA
+#     toolchain wheels of scripts/install-cuda-toolchain.sh), curl (scripts/demo.sh)
 #   - the test model, models/SmolLM2-135M-Instruct.Q4_1.gguf (sha256-pinned)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +15,7 @@ fi
 command -v g++ >/dev/null || need_apt+=(g++)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 command -v curl >/dev/null || need_apt+=(curl)
+python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   sudo_cmd=""

@@ -8,3 +8,8 @@ cd "$root"
 ./scripts/setup.sh
 cargo build --all-targets --locked
 WORKER_ORCD_REQUIRE_MODEL=1 cargo test --locked -- --test-threads=1
+# The CUDA backend must compile on every run (no GPU here: the GPU tests print why they skip, and
+# the unavailability test checks the structured error the CUDA build gives on a GPU-less host).
+CUDA_HOME=$(./scripts/install-cuda-toolchain.sh)
+export CUDA_HOME
+WORKER_ORCD_REQUIRE_MODEL=1 cargo test --locked --features cuda --test gpu -- --test-threads=1

@@ -4,6 +4,7 @@
 #include <new>
 #include <string>
 
+#include "core/backend.h"
 #include "core/error.h"
 #include "core/model.h"
 #include "core/sampler.h"
@@ -222,6 +223,10 @@ int32_t wc_session_n_past(const wc_session *session) { return session ? session-
 int32_t wc_session_n_ctx(const wc_session *session) { return session ? session->impl->n_ctx() : 0; }
 
 uint64_t wc_session_memory_bytes(const wc_session *session) { return session ? session->impl->memory_bytes() : 0; }
+
+wc_status wc_backend_probe(wc_backend_kind kind, int32_t gpu_device) {
+    return guarded(&g_last_error, [&] { wc::probe_backend(kind, gpu_device); });
+}
 
 wc_sampler_params wc_sampler_default_params(void) {
     wc_sampler_params p{};

@@ -84,4 +84,7 @@ public:
 // CoreError(WC_ERR_BACKEND_UNAVAILABLE, "built without CUDA support").
 std::unique_ptr<Backend> make_backend(const wc_model_params &params);
 
+// Throws CoreError(WC_ERR_BACKEND_UNAVAILABLE) when `kind` cannot start here (see wc_backend_probe).
+void probe_backend(wc_backend_kind kind, int gpu_device);
+
 }  // namespace wc

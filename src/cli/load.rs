@@ -14,6 +14,7 @@ pub fn load_model(args: &ModelArgs) -> Result<Model> {
     };
     let params = ModelParams { backend, n_threads: args.threads.unwrap_or(0) as i32, ..Default::default() };
     Model::load(&args.model, params).map_err(|e| {
+        crate::backend_report::print_if_unavailable(&e, args.gpu_device);
         anyhow::anyhow!("cannot load model ({}): {}", ffi::status_name(e.kind), e.message)
     })
 }

@@ -115,9 +115,6 @@ impl DaemonArgs {
                 if id < 0 {
                     return Err(format!("--gpu-device {id} is out of range (indices start at 0)"));
                 }
-                if !cfg!(feature = "cuda") {
-                    return Err(format!("--gpu-device {id}: built without CUDA support (rebuild with --features cuda, or use --device cpu)"));
-                }
                 Device::Gpu(id)
             }
         };

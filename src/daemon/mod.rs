@@ -27,6 +27,14 @@ pub fn run(args: DaemonArgs) -> i32 {
             return 1;
         }
     };
+    // The device is part of the arguments: check it before listening (driver, index, capability).
+    if let Device::Gpu(device) = cfg.device {
+        if let Err(e) = ffi::probe_backend(Backend::Cuda { device }) {
+            crate::backend_report::print_if_unavailable(&e, Some(device));
+            eprintln!("error: --gpu-device {device}: {}", crate::backend_report::sentence(&e));
+            return 1;
+        }
+    }
     logging::init(cfg.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,

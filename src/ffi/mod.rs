@@ -102,6 +102,18 @@ pub enum Backend {
     Cuda { device: i32 },
 }
 
+/// Checks that `backend` can start on this host without loading a model (for CUDA: the build,
+/// the driver, the device index, the compute capability).
+pub fn probe_backend(backend: Backend) -> Result<()> {
+    let (kind, device) = match backend {
+        Backend::Cpu => (sys::wc_backend_kind::WC_BACKEND_CPU, 0),
+        Backend::Cuda { device } => (sys::wc_backend_kind::WC_BACKEND_CUDA, device),
+    };
+    // SAFETY: plain values in, status out; the message is thread-local.
+    let status = unsafe { sys::wc_backend_probe(kind, device) };
+    check(status, last_thread_error)
+}
+
 pub struct ModelParams<'a> {
     pub backend: Backend,
     /// CPU threads; 0 = one per online core.

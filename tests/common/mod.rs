@@ -10,9 +10,11 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The worker binary cargo built for this test run.
+/// The worker binary cargo built for this test run, or $WORKER_ORCD_BIN (a prebuilt binary
+/// carried to a GPU machine without a Rust toolchain).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_worker-orcd")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| std::env::var("WORKER_ORCD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_worker-orcd").to_string()))
 }
 
 /// The real test model, or None (printed as a skip) when it has not been fetched. scripts/test.sh

@@ -24,9 +24,15 @@ fn free_port() -> u16 {
 impl Worker {
     /// Starts the daemon with `--device cpu` plus `extra` and waits until /health is 200.
     pub fn start(model: &Path, extra: &[&str]) -> Worker {
+        Worker::start_on(model, &["--device", "cpu"], extra)
+    }
+
+    /// Starts the daemon on `device` (`--device cpu` or `--gpu-device N`).
+    pub fn start_on(model: &Path, device: &[&str], extra: &[&str]) -> Worker {
         let port = free_port();
         let mut cmd = Command::new(super::bin());
-        cmd.args(["--worker-id", WORKER_ID, "--model", model.to_str().unwrap(), "--device", "cpu"])
+        cmd.args(["--worker-id", WORKER_ID, "--model", model.to_str().unwrap()])
+            .args(device)
             .args(["--port", &port.to_string()])
             .args(extra)
             .stdout(Stdio::null())

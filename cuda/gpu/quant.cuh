@@ -1,0 +1,83 @@
+// quant.cuh — reading weights on the device: element j of a row in any computable type, and
+// the dot product of one 32-weight block with 32 f32 activations. Block layouts come from
+// core/tensor_types.h, the same structs the CPU backend reads.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include "core/tensor_types.h"
+
+namespace wc::gpu {
+
+__device__ __forceinline__ float f16f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ __forceinline__ float bf16f(uint16_t b) { return __uint_as_float((uint32_t)b << 16); }
+
+// Element j of a row of `type` starting at `row`.
+__device__ __forceinline__ float load_element(uint32_t type, const void *row, int64_t j) {
+    switch ((TensorType)type) {
+        case TensorType::F32: return static_cast<const float *>(row)[j];
+        case TensorType::F16: return f16f(static_cast<const uint16_t *>(row)[j]);
+        case TensorType::BF16: return bf16f(static_cast<const uint16_t *>(row)[j]);
+        case TensorType::Q8_0: {
+            const block_q8_0 &b = static_cast<const block_q8_0 *>(row)[j / QK8_0];
+            return f16f(b.d) * b.qs[j % QK8_0];
+        }
+        case TensorType::Q4_0: {
+            const block_q4_0 &b = static_cast<const block_q4_0 *>(row)[j / QK4_0];
+            const int k = j % QK4_0;
+            const int q = k < 16 ? (b.qs[k] & 0x0f) : (b.qs[k - 16] >> 4);
+            return f16f(b.d) * (q - 8);
+        }
+        case TensorType::Q4_1: {
+            const block_q4_1 &b = static_cast<const block_q4_1 *>(row)[j / QK4_1];
+            const int k = j % QK4_1;
+            const int q = k < 16 ? (b.qs[k] & 0x0f) : (b.qs[k - 16] >> 4);
+            return f16f(b.d) * q + f16f(b.m);
+        }
+        default: return 0.0f;
+    }
+}
+
+// sum_{k<32} w[k] x[k] for block `bi` of a quantized row.
+template <TensorType T>
+__device__ __forceinline__ float block_dot(const void *row, int64_t bi, const float *x) {
+    float s = 0.0f;
+    if constexpr (T == TensorType::Q8_0) {
+        const block_q8_0 &b = static_cast<const block_q8_0 *>(row)[bi];
+#pragma unroll
+        for (int k = 0; k < 32; ++k) s = fmaf((float)b.qs[k], x[k], s);
+        return s * f16f(b.d);
+    } else if constexpr (T == TensorType::Q4_0) {
+        const block_q4_0 &b = static_cast<const block_q4_0 *>(row)[bi];
+#pragma unroll
+        for (int k = 0; k < 16; ++k) {
+            s = fmaf((float)((b.qs[k] & 0x0f) - 8), x[k], s);
+            s = fmaf((float)((b.qs[k] >> 4) - 8), x[k + 16], s);
+        }
+        return s * f16f(b.d);
+    } else {  // Q4_1: d * sum q x + m * sum x
+        const block_q4_1 &b = static_cast<const block_q4_1 *>(row)[bi];
+        float sx = 0.0f;
+#pragma unroll
+        for (int k = 0; k < 16; ++k) {
+            s = fmaf((float)(b.qs[k] & 0x0f), x[k], s);
+            s = fmaf((float)(b.qs[k] >> 4), x[k + 16], s);
+            sx += x[k] + x[k + 16];
+        }
+        return s * f16f(b.d) + sx * f16f(b.m);
+    }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+}  // namespace wc::gpu

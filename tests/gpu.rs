@@ -1,0 +1,140 @@
+//! CUDA backend tests. One command runs them all: `cargo test --features cuda --test gpu` (on a
+//! GPU machine without a toolchain: build with `--no-run` here, carry the test binary and the
+//! worker binary, and point WORKER_ORCD_BIN at the latter). Tests that need a GPU print why they
+//! skip when there is none; the unavailability test runs everywhere.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::gguf_writer::{ttype, TinyLlama};
+use common::worker::{chat, check_event_order, Worker, WORKER_ID};
+use common::{bin, root, test_model};
+use serde_json::{json, Value};
+use worker_orcd::ffi::{self, Backend};
+
+/// Device 0 when a usable CUDA device is present, else None with the reason printed.
+fn gpu() -> Option<i32> {
+    match ffi::probe_backend(Backend::Cuda { device: 0 }) {
+        Ok(()) => Some(0),
+        Err(e) => {
+            eprintln!("SKIP: no usable GPU: {}", e.message);
+            None
+        }
+    }
+}
+
+#[test]
+fn a_gpu_that_cannot_start_is_one_json_line_and_exit_1() {
+    if ffi::probe_backend(Backend::Cuda { device: 0 }).is_ok() {
+        eprintln!("SKIP: a GPU is present; out-of-range device instead");
+    }
+    let Some(model) = test_model() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    for device in ["0", "7"] {
+        if device == "0" && ffi::probe_backend(Backend::Cuda { device: 0 }).is_ok() {
+            continue;
+        }
+        let o = Command::new(bin())
+            .args(["--worker-id", WORKER_ID, "--model", model.to_str().unwrap(), "--gpu-device", device, "--port", &port])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        let first: Value = serde_json::from_str(stderr.lines().next().unwrap()).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+        assert_eq!(first["error"], "BACKEND_UNAVAILABLE");
+        assert_eq!(first["device"], device.parse::<i32>().unwrap());
+        let cause = first["cause"].as_str().unwrap();
+        let expected: &[&str] = if cfg!(feature = "cuda") {
+            &["no_driver", "no_device", "device_out_of_range", "cuda_error"]
+        } else {
+            &["built_without_cuda"]
+        };
+        assert!(expected.contains(&cause), "cause {cause}: {stderr}");
+        assert!(stderr.lines().nth(1).is_some_and(|l| l.starts_with("error: --gpu-device")), "{stderr}");
+    }
+}
+
+fn logits(model: &Path, device: Option<i32>, tokens: &str, out: &Path) {
+    let mut cmd = Command::new(bin());
+    cmd.args(["logits", "--model", model.to_str().unwrap(), "--tokens", tokens, "--top-k", "40", "--out", out.to_str().unwrap()]);
+    if let Some(d) = device {
+        cmd.args(["--gpu-device", &d.to_string()]);
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn compare(reference: &Path, ours: &Path, limits: &[&str]) -> Value {
+    let o = Command::new("python3")
+        .arg(root().join("parity/compare.py"))
+        .args(["logits", reference.to_str().unwrap(), ours.to_str().unwrap(), "--json"])
+        .args(limits)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert!(o.status.success(), "{report}\n{}", String::from_utf8_lossy(&o.stderr));
+    report
+}
+
+#[test]
+fn every_weight_type_matches_the_cpu_backend_on_tiny_models() {
+    let Some(device) = gpu() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = (0..48).map(|i| ((i * 37 + 5) % 256).to_string()).collect::<Vec<_>>().join(",");
+    for (name, ty) in [("mixed", None), ("q4_0", Some(ttype::Q4_0)), ("q4_1", Some(ttype::Q4_1)), ("q8_0", Some(ttype::Q8_0)),
+        ("f16", Some(ttype::F16)), ("bf16", Some(ttype::BF16)), ("f32", Some(ttype::F32))] {
+        let path = dir.path().join(format!("{name}.gguf"));
+        TinyLlama { matrix_type: ty, ..Default::default() }.build().write(&path);
+        let (cpu, cuda) = (dir.path().join(format!("{name}-cpu.jsonl")), dir.path().join(format!("{name}-cuda.jsonl")));
+        logits(&path, None, &tokens, &cpu);
+        logits(&path, Some(device), &tokens, &cuda);
+        // The CPU quantizes activations to 8 bits like llama.cpp; the CUDA kernels use f32 activations.
+        let r = compare(&cpu, &cuda, &["--min-top1", "0.98", "--max-mean-abs", "0.02", "--max-kl", "0.001"]);
+        eprintln!("{name}: {r}");
+    }
+}
+
+#[test]
+fn smollm2_matches_llama_cpp_through_cuda() {
+    let Some(device) = gpu() else { return };
+    let Some(model) = test_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let refs = root().join("parity/reference/smollm2-135m-q4_1");
+    let prompts: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(refs.join("prompts.json")).unwrap()).unwrap();
+    for p in prompts {
+        let name = p["name"].as_str().unwrap();
+        let meta: Value = serde_json::from_str(&std::fs::read_to_string(refs.join(format!("{name}.meta.json"))).unwrap()).unwrap();
+        let ids: Vec<String> = meta["prompt_tokens"].as_array().unwrap().iter().chain(meta["continuation"].as_array().unwrap())
+            .map(|v| v.to_string()).collect();
+        let ours = dir.path().join(format!("{name}.jsonl"));
+        logits(&model, Some(device), &ids.join(","), &ours);
+        // The bar, the same as the CPU backend's.
+        let r = compare(&refs.join(format!("{name}.jsonl")), &ours,
+            &["--min-top1", "0.98", "--max-mean-abs", "0.1", "--max-kl", "0.01", "--margin", "0.2"]);
+        eprintln!("{name}: {r}");
+    }
+}
+
+#[test]
+fn serving_on_the_gpu_streams_reproduces_and_cancels() {
+    let Some(device) = gpu() else { return };
+    let Some(model) = test_model() else { return };
+    let w = Worker::start_on(&model, &["--gpu-device", &device.to_string()], &[]);
+    let h = w.health();
+    assert_eq!(h["backend"], "cuda");
+    let body = |id: &str, seed: u64| json!({"job_id": id, "prompt": chat("Write a haiku about GPU computing."),
+        "max_tokens": 32, "temperature": 0.7, "seed": seed});
+    let a = check_event_order(&w.execute(&body("a", 5)));
+    let b = check_event_order(&w.execute(&body("b", 5)));
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "same seed, same tokens");
+    let mut s = w.stream(&json!({"job_id": "long", "prompt": "1, 2, 3, 4, 5,", "max_tokens": 2000, "temperature": 0}));
+    assert_eq!(s.next().unwrap().event, "started");
+    assert_eq!(s.next().unwrap().event, "token");
+    assert_eq!(w.cancel("long"), 202);
+    assert_eq!(s.last().unwrap().data["code"], "CANCELLED");
+    let after = w.execute(&body("after", 1));
+    assert_eq!(after.last().unwrap().event, "end");
+}
