@@ -385,3 +385,53 @@ fn a_queued_job_gets_keep_alive_comments_until_it_starts() {
     assert_eq!(queued.last().unwrap().event, "end");
     assert_eq!(running.last().unwrap().data["code"], "CANCELLED");
 }
+
+#[test]
+fn a_queued_client_that_goes_away_is_dropped_from_the_queue() {
+    let Some(model) = test_model() else { return };
+    let w = Worker::start(&model, &[]);
+    let mut front = w.stream(&json!({"job_id": "front", "prompt": LONG_PROMPT, "max_tokens": 400, "temperature": 0}));
+    assert_eq!(front.next().unwrap().event, "started");
+    drop(w.stream(&json!({"job_id": "leaver", "prompt": chat("Hi"), "max_tokens": 4})));
+    let t0 = Instant::now();
+    while w.health()["queued"] != 0 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the queued job stayed after its client left");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(w.cancel("front"), 202);
+    assert_eq!(front.last().unwrap().data["code"], "CANCELLED");
+    let m = w.client.get(w.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(m.contains("worker_cancellations_total 2"), "{m}");
+}
+
+#[test]
+fn json_logs_carry_one_line_per_job_without_the_prompt() {
+    let Some(model) = test_model() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new(common::bin())
+        .args(["--worker-id", WORKER_ID, "--model", model.to_str().unwrap(), "--device", "cpu", "--port", &port.to_string(),
+            "--log-format", "json"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::blocking::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let t0 = Instant::now();
+    while client.get(format!("{base}/health")).send().map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(t0.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = client.post(format!("{base}/execute")).body(json!({"job_id": "logged", "prompt": "SECRET PROMPT", "max_tokens": 3}).to_string()).send().unwrap();
+    let _: Vec<_> = common::worker::SseReader::new(r).collect();
+    common::worker::unsafe_free_sigterm(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(!text.contains("SECRET PROMPT"), "prompt logged without --log-prompts");
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let jobs: Vec<&Value> = lines.iter().filter(|l| l["job_id"] == "logged").collect();
+    assert_eq!(jobs.len(), 1, "{text}");
+    assert_eq!(jobs[0]["outcome"], "completed");
+    assert_eq!(jobs[0]["tokens_out"], 3);
+    assert!(jobs[0]["prefill_ms"].as_f64().unwrap() > 0.0);
+}

@@ -50,3 +50,15 @@ fn a_model_that_fails_to_load_exits_non_zero_naming_it() {
     assert_ne!(code, 0, "{stderr}");
     assert!(stderr.contains("model load failed") && stderr.contains("truncated.gguf"), "{stderr}");
 }
+
+#[test]
+fn a_context_that_cannot_fit_in_memory_refuses_to_start_saying_required_and_available() {
+    let Some(model) = test_model() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let (code, stderr) = run(&["--worker-id", WORKER_ID, "--model", model.to_str().unwrap(), "--device", "cpu", "--port", &port,
+        "--ctx-size", "1000000000"]);
+    assert_eq!(code, 2, "{stderr}");
+    for needle in ["not enough memory", "--ctx-size 1000000000 needs", "bytes are available", "device cpu", "SmolLM2-135M-Instruct.Q4_1.gguf"] {
+        assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
+    }
+}
