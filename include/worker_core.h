@@ -136,6 +136,24 @@ wc_status wc_model_token(const wc_model *model, int32_t id, const char **text, s
 /* Merge rule `index` ("left right") as stored in tokenizer.ggml.merges. */
 wc_status wc_model_merge(const wc_model *model, int32_t index, const char **text, size_t *len);
 
+/* Where the model runs. Strings live as long as the model. */
+typedef struct wc_device_info {
+    const char *name;           /* "cpu", or the GPU's name */
+    int32_t index;              /* CUDA device index; -1 on the CPU */
+    int32_t cc_major, cc_minor; /* compute capability (CUDA) */
+    int32_t runtime_version;    /* CUDA runtime, e.g. 13000 */
+    int32_t driver_version;
+    uint64_t total_bytes;       /* device memory (CUDA); 0 on the CPU */
+    uint64_t free_bytes;        /* cudaMemGetInfo's free bytes, read now */
+    uint64_t weight_bytes;      /* weights copied to the device; 0 on the CPU (memory-mapped) */
+} wc_device_info;
+
+wc_status wc_model_device_info(const wc_model *model, wc_device_info *out);
+
+/* Checks that every weight is still where the backend put it (CUDA: device memory with no host
+ * mapping, by cudaPointerGetAttributes). Any thread may call it, also while a session evaluates. */
+wc_status wc_model_check_residency(const wc_model *model);
+
 /* ---------------------------------------------------------------------------------------------
  * Session: a KV cache plus scratch for one sequence.
  * ------------------------------------------------------------------------------------------- */

@@ -26,6 +26,24 @@ fn gpu() -> Option<i32> {
 }
 
 #[test]
+fn device_info_and_residency_on_the_cpu_and_the_gpu() {
+    let Some(model) = test_model() else { return };
+    let m = worker_orcd::ffi::Model::load(&model, Default::default()).unwrap();
+    let d = m.device_info().unwrap();
+    assert_eq!((d.name.as_str(), d.index, d.weight_bytes), ("cpu", -1, 0));
+    m.check_residency().unwrap();
+    let Some(device) = gpu() else { return };
+    let params = worker_orcd::ffi::ModelParams { backend: Backend::Cuda { device }, ..Default::default() };
+    let g = worker_orcd::ffi::Model::load(&model, params).unwrap();
+    let d = g.device_info().unwrap();
+    assert_eq!(d.index, device);
+    assert!(d.weight_bytes >= m.info().weight_bytes, "{d:?}");
+    assert!(d.total_bytes > d.free_bytes && d.free_bytes > 0, "{d:?}");
+    assert!(d.compute_capability.0 >= 8, "{d:?}");
+    g.check_residency().unwrap();
+}
+
+#[test]
 fn a_gpu_that_cannot_start_is_one_json_line_and_exit_1() {
     if ffi::probe_backend(Backend::Cuda { device: 0 }).is_ok() {
         eprintln!("SKIP: a GPU is present; out-of-range device instead");
@@ -124,6 +142,12 @@ fn serving_on_the_gpu_streams_reproduces_and_cancels() {
     let w = Worker::start_on(&model, &["--gpu-device", &device.to_string()], &[]);
     let h = w.health();
     assert_eq!(h["backend"], "cuda");
+    for key in ["vram_bytes_used", "vram_total_bytes", "vram_free_bytes"] {
+        assert!(h[key].as_u64().unwrap() > 0, "{key} in {h}");
+    }
+    assert!(h["vram_bytes_used"].as_u64().unwrap() >= 60_000_000, "weights are in VRAM: {h}");
+    assert!(h["sm"].as_str().unwrap().starts_with("sm_"), "{h}");
+    assert!(h["cuda_runtime_version"].as_str().unwrap().starts_with("13."), "{h}");
     let body = |id: &str, seed: u64| json!({"job_id": id, "prompt": chat("Write a haiku about GPU computing."),
         "max_tokens": 32, "temperature": 0.7, "seed": seed});
     let a = check_event_order(&w.execute(&body("a", 5)));

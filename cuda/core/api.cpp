@@ -13,6 +13,7 @@
 
 struct wc_model {
     std::unique_ptr<wc::Model> impl;
+    mutable std::string device_name;  // backs wc_device_info.name
 };
 
 struct wc_session {
@@ -107,6 +108,33 @@ wc_status wc_model_get_info(const wc_model *model, wc_model_info *out) {
     if (!out) return null_arg(&model->impl->last_error, "out");
     *out = model->impl->info();
     return WC_OK;
+}
+
+wc_status wc_model_device_info(const wc_model *model, wc_device_info *out) {
+    if (!model) return null_arg(&g_last_error, "model");
+    if (!out) return null_arg(&model->impl->last_error, "out");
+    return guarded(&model->impl->last_error, [&] {
+        // A vocab-only load has no backend.
+        const wc::DeviceStatus d = model->impl->arch() ? model->impl->backend().device_status() : wc::DeviceStatus{};
+        model->device_name = d.name;
+        *out = wc_device_info{};
+        out->name = model->device_name.c_str();
+        out->index = d.index;
+        out->cc_major = d.cc_major;
+        out->cc_minor = d.cc_minor;
+        out->runtime_version = d.runtime_version;
+        out->driver_version = d.driver_version;
+        out->total_bytes = d.total_bytes;
+        out->free_bytes = d.free_bytes;
+        out->weight_bytes = d.weight_bytes;
+    });
+}
+
+wc_status wc_model_check_residency(const wc_model *model) {
+    if (!model) return null_arg(&g_last_error, "model");
+    return guarded(&model->impl->last_error, [&] {
+        if (model->impl->arch()) model->impl->backend().check_residency();
+    });
 }
 
 wc_status wc_model_tokenizer_info(const wc_model *model, wc_tokenizer_info *out) {

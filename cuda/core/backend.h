@@ -44,6 +44,16 @@ struct KvLayer {
     uint16_t *v = nullptr;
 };
 
+// Where a backend runs and how much memory it has (wc_device_info).
+struct DeviceStatus {
+    std::string name = "cpu";
+    int index = -1;
+    int cc_major = 0, cc_minor = 0;
+    int runtime_version = 0, driver_version = 0;
+    size_t total_bytes = 0, free_bytes = 0;  // device memory; 0 on the CPU
+    size_t weight_bytes = 0;                 // weights copied to the device; 0 on the CPU (mapped)
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -78,6 +88,11 @@ public:
     virtual void add(float *x, const float *y, int64_t n) = 0;
     // Copies n floats to host memory.
     virtual void to_host(const float *src, float *dst_host, size_t n) = 0;
+
+    virtual DeviceStatus device_status() const { return DeviceStatus{}; }
+    // Throws CoreError when a weight is no longer where the backend put it (CUDA: device memory
+    // with no host mapping). Callable from any thread.
+    virtual void check_residency() const {}
 };
 
 // Creates the backend the params ask for. CUDA without the `cuda` feature throws

@@ -100,7 +100,22 @@ void *CudaBackend::upload_bytes(const void *host, size_t bytes) {
     return dst;
 }
 
+DeviceStatus CudaBackend::device_status() const {
+    DeviceStatus d;
+    d.name = info_.name;
+    d.index = info_.index;
+    d.cc_major = info_.cc_major;
+    d.cc_minor = info_.cc_minor;
+    d.runtime_version = info_.runtime_version;
+    d.driver_version = info_.driver_version;
+    CUDA_CHECK(cudaSetDevice(info_.index));  // the caller may be any thread
+    CUDA_CHECK(cudaMemGetInfo(&d.free_bytes, &d.total_bytes));
+    d.weight_bytes = weight_bytes_;
+    return d;
+}
+
 void CudaBackend::check_residency() const {
+    CUDA_CHECK(cudaSetDevice(info_.index));  // the caller may be any thread
     for (void *p : weights_) {
         cudaPointerAttributes a{};
         CUDA_CHECK(cudaPointerGetAttributes(&a, p));

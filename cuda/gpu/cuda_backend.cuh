@@ -37,10 +37,9 @@ public:
     void add(float *x, const float *y, int64_t n) override;
     void to_host(const float *src, float *dst_host, size_t n) override;
 
-    const DeviceInfo &device() const { return info_; }
-    size_t weight_bytes() const { return weight_bytes_; }
+    DeviceStatus device_status() const override;
     // Every weight allocation is device memory with no host mapping; throws CoreError if not.
-    void check_residency() const;
+    void check_residency() const override;
 
 private:
     void *upload_bytes(const void *host, size_t bytes);

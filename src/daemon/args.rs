@@ -56,6 +56,9 @@ pub struct DaemonArgs {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// How often (seconds) to verify that every weight is still in device memory (CUDA).
+    #[arg(long, default_value_t = 60)]
+    pub residency_check_sec: u64,
     /// On SIGTERM/SIGINT, how long the running job may take to finish before it is cancelled.
     #[arg(long, default_value_t = 30)]
     pub shutdown_timeout_sec: u64,
@@ -92,6 +95,7 @@ pub struct DaemonConfig {
     pub log_prompts: bool,
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
+    pub residency_check: Duration,
 }
 
 impl DaemonArgs {
@@ -139,6 +143,9 @@ impl DaemonArgs {
         if self.queue_depth == 0 {
             return Err("--queue-depth must be at least 1".into());
         }
+        if self.residency_check_sec == 0 {
+            return Err("--residency-check-sec must be at least 1".into());
+        }
         if self.api_key.as_deref() == Some("") {
             return Err("--api-key must not be empty".into());
         }
@@ -158,6 +165,7 @@ impl DaemonArgs {
             log_prompts: self.log_prompts,
             log_format: self.log_format,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_sec),
+            residency_check: Duration::from_secs(self.residency_check_sec),
         })
     }
 }

@@ -87,6 +87,22 @@ async fn serve(cfg: DaemonConfig) -> i32 {
         }
     });
 
+    // Weights must stay in device memory: a failed check marks the worker unhealthy.
+    let residency_state = state.clone();
+    let every = cfg.residency_check;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let Some(engine) = residency_state.engine.get().cloned() else { continue };
+            let result = tokio::task::spawn_blocking(move || engine.loaded.model.check_residency()).await;
+            if let Ok(Err(e)) = result {
+                tracing::error!("residency check failed: {e}");
+                residency_state.set_phase(Phase::Unhealthy);
+            }
+        }
+    });
+
     let drained = drain_on_signal(state.clone(), cfg.shutdown_timeout);
     let app = server::router(state.clone());
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(drained).await {
@@ -175,19 +191,23 @@ fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
         tracing::warn!("--ctx-size {n_ctx} is larger than the model's training context {}", info.n_ctx_train);
     }
     let need = memory::session_bytes(&info, n_ctx);
-    if let Some(available) = memory::available_bytes() {
+    let (available, device) = match cfg.device {
+        Device::Cpu => (memory::available_bytes(), "cpu".to_string()),
+        Device::Gpu(i) => {
+            let d = model.device_info().map_err(|e| format!("reading the device's memory: {e}"))?;
+            (Some(d.free_bytes), format!("cuda:{i} ({})", d.name))
+        }
+    };
+    if let Some(available) = available {
         if need > available {
             return Err(format!(
                 "not enough memory: a session with --ctx-size {n_ctx} needs {need} bytes, {available} bytes are available \
-                 (device {}, model {})",
-                match cfg.device {
-                    Device::Cpu => "cpu".to_string(),
-                    Device::Gpu(i) => format!("cuda:{i}"),
-                },
+                 (device {device}, model {})",
                 cfg.model.display()
             ));
         }
     }
+    model.check_residency().map_err(|e| format!("residency check after load: {e}"))?;
     state.set_load_progress(1.0);
     let name = cfg.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     tracing::info!(

@@ -148,6 +148,20 @@ pub struct ModelInfo {
     pub gguf_version: u32,
 }
 
+/// `wc_device_info`: where the model runs.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub name: String,
+    /// CUDA device index; -1 on the CPU.
+    pub index: i32,
+    pub compute_capability: (i32, i32),
+    pub runtime_version: i32,
+    pub driver_version: i32,
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub weight_bytes: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct TokenizerInfo {
     pub model: String,
@@ -266,6 +280,33 @@ impl Model {
             weight_bytes: i.weight_bytes,
             gguf_version: i.gguf_version,
         }
+    }
+
+    /// Where the model runs, with the device's memory read now.
+    pub fn device_info(&self) -> Result<DeviceInfo> {
+        let mut d = std::mem::MaybeUninit::<sys::wc_device_info>::zeroed();
+        // SAFETY: raw is live; d is a valid out pointer; name lives as long as the model.
+        let status = unsafe { sys::wc_model_device_info(self.raw.as_ptr(), d.as_mut_ptr()) };
+        check(status, || self.last_error())?;
+        // SAFETY: the call succeeded and filled every field.
+        let d = unsafe { d.assume_init() };
+        Ok(DeviceInfo {
+            name: owned(d.name),
+            index: d.index,
+            compute_capability: (d.cc_major, d.cc_minor),
+            runtime_version: d.runtime_version,
+            driver_version: d.driver_version,
+            total_bytes: d.total_bytes,
+            free_bytes: d.free_bytes,
+            weight_bytes: d.weight_bytes,
+        })
+    }
+
+    /// Checks that every weight is still where the backend put it (CUDA: device-only memory).
+    pub fn check_residency(&self) -> Result<()> {
+        // SAFETY: raw is live; the core allows this from any thread.
+        let status = unsafe { sys::wc_model_check_residency(self.raw.as_ptr()) };
+        check(status, || self.last_error())
     }
 
     pub fn tokenizer_info(&self) -> TokenizerInfo {

@@ -10,6 +10,13 @@ use serde_json::{json, Value};
 use super::{AppState, Phase};
 
 pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+    // Reading device memory is an FFI call: keep it off the runtime's threads.
+    let device = match state.engine.get().cloned() {
+        Some(engine) if state.backend == "cuda" => {
+            tokio::task::spawn_blocking(move || engine.loaded.model.device_info().ok()).await.ok().flatten()
+        }
+        _ => None,
+    };
     let phase = state.phase();
     let status = match phase {
         Phase::Loading => "loading",
@@ -43,7 +50,20 @@ pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         // CPU weights stay memory-mapped from the file for the process's life.
         body["resident"] = json!(true);
         body["weight_bytes"] = json!(info.weight_bytes);
-        body["memory_bytes_used"] = json!(engine.memory_bytes());
+        match &device {
+            Some(d) => {
+                body["vram_bytes_used"] = json!(engine.memory_bytes());
+                body["vram_total_bytes"] = json!(d.total_bytes);
+                body["vram_free_bytes"] = json!(d.free_bytes);
+                body["device_name"] = json!(d.name);
+                body["device_index"] = json!(d.index);
+                body["sm"] = json!(format!("sm_{}{}", d.compute_capability.0, d.compute_capability.1));
+                body["cuda_runtime_version"] =
+                    json!(format!("{}.{}", d.runtime_version / 1000, d.runtime_version % 1000 / 10));
+                body["cuda_driver_version"] = json!(format!("{}.{}", d.driver_version / 1000, d.driver_version % 1000 / 10));
+            }
+            None => body["memory_bytes_used"] = json!(engine.memory_bytes()),
+        }
     }
     let code = if phase == Phase::Healthy && !state.is_shutting_down() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body))
