@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this): setup, then every Rust test (unit,
 # integration against the real model and the real binary, parity against the committed
-# llama.cpp dumps).
+# llama.cpp dumps, tokenizer conformance against llama.cpp's own vocabulary test files).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ./scripts/setup.sh
+# llama.cpp's tokenizer conformance files (vocab-only GGUFs with .inp/.out cases), not committed.
+./scripts/fetch-llama-vocabs.sh >/dev/null
 cargo build --all-targets --locked
 WORKER_ORCD_REQUIRE_MODEL=1 cargo test --locked -- --test-threads=1
 # The CUDA backend must compile on every run (no GPU here: the GPU tests print why they skip, and

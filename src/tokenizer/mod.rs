@@ -1,6 +1,7 @@
 //! Tokenizers built from a GGUF's own vocabulary (`tokenizer.ggml.*`), so a model tokenizes the
 //! way llama.cpp tokenizes it. First cut: byte-level BPE (`tokenizer.ggml.model = gpt2`) with the
-//! GPT-2 and SmolLM pre-tokenizers; BPE merging itself is the `tokenizers` crate's.
+//! Byte-level BPE pre-tokenizers of llama.cpp's types (pretokenize.rs); BPE merging itself is the
+//! `tokenizers` crate's.
 
 pub mod byte_level;
 mod pretokenize;
@@ -50,7 +51,7 @@ impl Tokenizer {
         if v.tokens.len() != v.token_types.len() {
             return Err(TokenizerError::Vocab(format!("{} tokens but {} token types", v.tokens.len(), v.token_types.len())));
         }
-        let pre = pretokenize::for_name(&v.pre)?;
+        let spec = pretokenize::for_name(&v.pre)?;
 
         let mut ids = Vocab::default();
         for (id, t) in v.tokens.iter().enumerate() {
@@ -62,9 +63,13 @@ impl Tokenizer {
             let (a, b) = m.split_once(' ').ok_or_else(|| TokenizerError::Vocab(format!("merge {i} ({m:?}) is not two tokens")))?;
             merges.push((a.to_string(), b.to_string()));
         }
-        let model = BPE::builder().vocab_and_merges(ids, merges).build().map_err(|e| TokenizerError::Build(e.to_string()))?;
+        let model = BPE::builder()
+            .vocab_and_merges(ids, merges)
+            .ignore_merges(spec.ignore_merges)
+            .build()
+            .map_err(|e| TokenizerError::Build(e.to_string()))?;
         let mut bpe = HfTokenizer::new(model);
-        bpe.with_pre_tokenizer(Some(pre));
+        bpe.with_pre_tokenizer(Some(spec.pre_tokenizer));
 
         let pieces = v
             .tokens
@@ -92,7 +97,7 @@ impl Tokenizer {
             pieces,
             bos: v.bos_id,
             eos: v.eos_id,
-            add_bos: v.add_bos == Some(true),
+            add_bos: v.add_bos.unwrap_or(spec.default_add_bos),
             add_eos: v.add_eos == Some(true),
             eog,
         })
@@ -109,8 +114,13 @@ impl Tokenizer {
     /// Token ids of `text`. With `parse_special`, control tokens written in the text become single
     /// tokens; BOS/EOS are added only when the vocabulary's metadata asks for them.
     pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
+        self.encode_with(text, parse_special, true)
+    }
+
+    /// As `encode`; `add_special = false` never adds BOS/EOS (llama.cpp's `add_special`).
+    pub fn encode_with(&self, text: &str, parse_special: bool, add_special: bool) -> Result<Vec<u32>, TokenizerError> {
         let mut out = Vec::new();
-        if self.add_bos {
+        if add_special && self.add_bos {
             out.extend(self.bos);
         }
         for fragment in self.special.split(text, parse_special) {
@@ -122,7 +132,7 @@ impl Tokenizer {
                 }
             }
         }
-        if self.add_eos {
+        if add_special && self.add_eos {
             out.extend(self.eos);
         }
         Ok(out)
