@@ -19,6 +19,7 @@ fn main() {
         Some(Command::Generate(a)) => cli::generate::run(a),
         Some(Command::Logits(a)) => cli::logits::run(a),
         Some(Command::Bench(a)) => cli::bench::run(a),
+        Some(Command::Tokenize(a)) => cli::tokenize::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod generate;
 pub mod load;
 pub mod logits;
+pub mod tokenize;
 
 use std::path::PathBuf;
 
@@ -28,6 +29,8 @@ pub enum Command {
     Logits(logits::LogitsArgs),
     /// Times prefill and greedy decode, like llama-bench's pp and tg; prints one JSON line.
     Bench(bench::BenchArgs),
+    /// Token ids of a text as a JSON array (or --decode ids back to text).
+    Tokenize(tokenize::TokenizeArgs),
 }
 
 /// Options every subcommand that loads a model shares.

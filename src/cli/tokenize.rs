@@ -1,0 +1,54 @@
+//! `worker-orcd tokenize --model PATH (--text TEXT | --decode 1,2,3) [--no-parse-special]`:
+//! ids as a JSON array, or the text of ids. Loads only the vocabulary (vocab-only GGUF files,
+//! which is what llama.cpp's tokenizer test files are, work too).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::ffi::{self, Model, ModelParams};
+use crate::model_vocab::gguf_vocab;
+use crate::tokenizer::Tokenizer;
+
+#[derive(Args, Debug)]
+pub struct TokenizeArgs {
+    /// GGUF file with a tokenizer (tensors are not needed).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Text to tokenize (BOS/EOS added as the metadata says).
+    #[arg(long, conflicts_with = "decode")]
+    pub text: Option<String>,
+    /// Comma-separated ids to turn back into text.
+    #[arg(long)]
+    pub decode: Option<String>,
+    /// Treat special-token text such as <|im_start|> literally instead of as one token.
+    #[arg(long)]
+    pub no_parse_special: bool,
+}
+
+pub fn run(args: &TokenizeArgs) -> Result<()> {
+    let model = Model::load(&args.model, ModelParams { vocab_only: true, ..Default::default() })
+        .map_err(|e| anyhow::anyhow!("cannot load {} ({}): {}", args.model.display(), ffi::status_name(e.kind), e.message))?;
+    let vocab = gguf_vocab(&model).context("reading tokenizer metadata")?;
+    let tokenizer = Tokenizer::from_gguf_vocab(&vocab).context("building the tokenizer")?;
+    match (&args.text, &args.decode) {
+        (Some(text), None) => {
+            let ids = tokenizer.encode(text, !args.no_parse_special)?;
+            println!("{}", serde_json::to_string(&ids)?);
+        }
+        (None, Some(list)) => {
+            let mut ids = Vec::new();
+            for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let id: u32 = part.parse().with_context(|| format!("--decode: '{part}' is not a token id"))?;
+                if id as usize >= tokenizer.vocab_size() {
+                    bail!("--decode: token id {id} is outside the vocabulary (size {})", tokenizer.vocab_size());
+                }
+                ids.push(id);
+            }
+            print!("{}", tokenizer.decode(&ids));
+        }
+        _ => bail!("give --text TEXT or --decode IDS"),
+    }
+    Ok(())
+}
