@@ -46,12 +46,13 @@ pub fn run_job(engine: &Engine, job: Job, control: &JobControl) {
         }
         Outcome::Failed { code, message } => (code.as_str().to_ascii_lowercase(), JobEvent::error(*code, message.clone())),
     };
-    let _ = job.events.send(terminal);
+    // Metrics first: a client that has read the terminal event must find the job counted.
     m.outcome(&label);
     m.request_duration.observe(job.accepted_at.elapsed().as_secs_f64());
     if let Some(t) = timings.first_token_at {
         m.time_to_first_token.observe(t.duration_since(job.accepted_at).as_secs_f64());
     }
+    let _ = job.events.send(terminal);
     let tokens_out = match &outcome {
         Outcome::End { tokens_out, .. } => *tokens_out,
         Outcome::Failed { .. } => 0,
