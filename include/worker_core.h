@@ -124,6 +124,7 @@ typedef struct wc_tokenizer_info {
     int8_t add_bos;             /* tokenizer.ggml.add_bos_token: 1, 0, or -1 when absent */
     int8_t add_eos;
     int8_t add_space_prefix;
+    const char *model_name;     /* general.name or "" (llama.cpp keys some token attributes on it) */
 } wc_tokenizer_info;
 
 wc_status wc_model_tokenizer_info(const wc_model *model, wc_tokenizer_info *out);

@@ -39,5 +39,6 @@ pub fn gguf_vocab(model: &Model) -> ffi::Result<GgufVocab> {
         add_eos: info.add_eos,
         add_space_prefix: info.add_space_prefix,
         chat_template: info.chat_template,
+        model_name: info.model_name,
     })
 }

@@ -159,6 +159,7 @@ wc_status wc_model_tokenizer_info(const wc_model *model, wc_tokenizer_info *out)
     out->add_bos = t.add_bos;
     out->add_eos = t.add_eos;
     out->add_space_prefix = t.add_space_prefix;
+    out->model_name = t.model_name.c_str();
     return WC_OK;
 }
 

@@ -76,6 +76,7 @@ void Model::read_tokenizer() {
     const GgufFile &f = *file_;
     tok_.model = f.get_string("tokenizer.ggml.model", "");
     tok_.pre = f.get_string("tokenizer.ggml.pre", "");
+    tok_.model_name = f.get_string("general.name", "");
     if (const GgufValue *t = f.find("tokenizer.chat_template")) {
         if (t->type != GgufType::STRING) fail(WC_ERR_GGUF_FORMAT, strfmt("%s: key 'tokenizer.chat_template' must be a string", f.path().c_str()));
         tok_.has_chat_template = true;

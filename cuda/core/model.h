@@ -15,7 +15,7 @@
 namespace wc {
 
 struct TokenizerMeta {
-    std::string model, pre;
+    std::string model, pre, model_name;
     bool has_chat_template = false;
     std::string chat_template;
     std::vector<std::string_view> tokens;  // into the mapping

@@ -181,6 +181,8 @@ pub struct TokenizerInfo {
     pub add_bos: Option<bool>,
     pub add_eos: Option<bool>,
     pub add_space_prefix: Option<bool>,
+    /// `general.name`, "" when absent.
+    pub model_name: String,
 }
 
 /// A token of the vocabulary as the GGUF stores it.
@@ -334,6 +336,7 @@ impl Model {
             add_bos: flag(t.add_bos),
             add_eos: flag(t.add_eos),
             add_space_prefix: flag(t.add_space_prefix),
+            model_name: owned(t.model_name),
         }
     }
 

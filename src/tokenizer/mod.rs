@@ -1,12 +1,22 @@
-//! Tokenizers built from a GGUF's own vocabulary (`tokenizer.ggml.*`), so a model tokenizes the
-//! way llama.cpp tokenizes it. First cut: byte-level BPE (`tokenizer.ggml.model = gpt2`) with the
-//! Byte-level BPE pre-tokenizers of llama.cpp's types (pretokenize.rs); BPE merging itself is the
-//! `tokenizers` crate's.
+//! The three tokenizer kinds behind one `Tokenizer`:
+//!   - `gguf-bpe`: byte-level BPE vocabularies of a GGUF (`tokenizer.ggml.model = gpt2`), with
+//!     llama.cpp's pre-tokenizer rules per `tokenizer.ggml.pre` (pretokenize.rs); merging is the
+//!     `tokenizers` crate's BPE.
+//!   - `gguf-spm`: SentencePiece-style vocabularies (`tokenizer.ggml.model = llama`) with scores
+//!     and `<0xNN>` byte fallback (spm.rs), tokenized as llama.cpp does.
+//!   - `hf-json`: a `tokenizer.json` given with `--tokenizer` (hf_json.rs).
+//!
+//! Special tokens written in the text are split off first (special.rs) for every kind. Decoding
+//! goes through per-token byte pieces, so streaming never re-decodes the output.
 
 pub mod byte_level;
+mod hf_json;
 mod pretokenize;
 mod special;
+mod spm;
 pub mod vocab;
+
+use std::path::Path;
 
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::Tokenizer as HfTokenizer;
@@ -16,7 +26,7 @@ use vocab::{token_type, GgufVocab};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
-    #[error("tokenizer model '{0}' is not supported yet (supported: gpt2)")]
+    #[error("tokenizer model '{0}' is not supported (supported: gpt2, llama)")]
     UnsupportedModel(String),
     #[error("unknown pre-tokenizer '{name}' (tokenizer.ggml.pre); supported: {supported}")]
     UnknownPreTokenizer { name: String, supported: String },
@@ -28,83 +38,191 @@ pub enum TokenizerError {
     Encode(String),
 }
 
-/// Token texts llama.cpp treats as end-of-generation wherever they appear in a vocabulary.
-const EOG_TEXTS: &[&str] = &["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<|end_of_text|>"];
+/// Token texts llama.cpp treats as end-of-generation wherever they appear in a vocabulary (and
+/// forces to control type, so they decode to nothing and are parsed only as special tokens).
+const EOG_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>",
+    "[e~[",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenizerKind {
+    GgufBpe,
+    GgufSpm,
+    HfJson,
+}
+
+impl TokenizerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenizerKind::GgufBpe => "gguf-bpe",
+            TokenizerKind::GgufSpm => "gguf-spm",
+            TokenizerKind::HfJson => "hf-json",
+        }
+    }
+}
+
+enum Engine {
+    ByteBpe(HfTokenizer),
+    Spm { model: spm::SpmModel, add_space_prefix: bool },
+    HfJson(hf_json::HfJson),
+}
 
 pub struct Tokenizer {
-    bpe: HfTokenizer,
+    engine: Engine,
     special: SpecialTokens,
     /// Raw bytes each id stands for when decoded (control tokens decode to nothing).
     pieces: Vec<Vec<u8>>,
-    bos: Option<u32>,
-    eos: Option<u32>,
-    add_bos: bool,
-    add_eos: bool,
+    /// Ids added before / after the text when special tokens are added (BOS / EOS).
+    prefix: Vec<u32>,
+    suffix: Vec<u32>,
     eog: Vec<u32>,
+    /// llama.cpp's detokenizer drops one leading space of the first piece (SentencePiece's
+    /// space prefix).
+    strip_first_space: bool,
+}
+
+fn id_if_valid(id: Option<u32>, n: usize) -> Option<u32> {
+    id.filter(|&i| (i as usize) < n)
 }
 
 impl Tokenizer {
     pub fn from_gguf_vocab(v: &GgufVocab) -> Result<Tokenizer, TokenizerError> {
-        if v.model != "gpt2" {
-            return Err(TokenizerError::UnsupportedModel(v.model.clone()));
+        let n = v.tokens.len();
+        if n != v.token_types.len() {
+            return Err(TokenizerError::Vocab(format!("{n} tokens but {} token types", v.token_types.len())));
         }
-        if v.tokens.len() != v.token_types.len() {
-            return Err(TokenizerError::Vocab(format!("{} tokens but {} token types", v.tokens.len(), v.token_types.len())));
+        if !v.scores.is_empty() && v.scores.len() != n {
+            return Err(TokenizerError::Vocab(format!("{n} tokens but {} scores", v.scores.len())));
         }
-        let spec = pretokenize::for_name(&v.pre)?;
+        let is_spm = match v.model.as_str() {
+            "gpt2" => false,
+            "llama" => true,
+            other => return Err(TokenizerError::UnsupportedModel(other.to_string())),
+        };
 
-        let mut ids = Vocab::default();
+        // End-of-generation tokens: eos/eot/eom from metadata plus llama.cpp's well-known texts,
+        // which become control tokens whatever the file says.
+        let mut token_types = v.token_types.clone();
+        let (bos, eos, unk) = if is_spm {
+            // llama.cpp's SentencePiece defaults when the metadata is silent
+            (v.bos_id.or(Some(1)), v.eos_id.or(Some(2)), v.unk_id.or(Some(0)))
+        } else {
+            (v.bos_id, v.eos_id, v.unk_id)
+        };
+        let (bos, eos, unk) = (id_if_valid(bos, n), id_if_valid(eos, n), id_if_valid(unk, n));
+        let mut eog: Vec<u32> = [eos, v.eot_id, v.eom_id].into_iter().flatten().collect();
         for (id, t) in v.tokens.iter().enumerate() {
-            let s = String::from_utf8(t.clone()).map_err(|_| TokenizerError::Vocab(format!("token {id} is not UTF-8")))?;
-            ids.entry(s).or_insert(id as u32);
+            if EOG_TEXTS.iter().any(|e| e.as_bytes() == t.as_slice()) {
+                eog.push(id as u32);
+                token_types[id] = token_type::CONTROL;
+            }
         }
-        let mut merges = Vec::with_capacity(v.merges.len());
-        for (i, m) in v.merges.iter().enumerate() {
-            let (a, b) = m.split_once(' ').ok_or_else(|| TokenizerError::Vocab(format!("merge {i} ({m:?}) is not two tokens")))?;
-            merges.push((a.to_string(), b.to_string()));
+        eog.sort_unstable();
+        eog.dedup();
+        let mut v_typed = v.clone();
+        v_typed.token_types = token_types;
+        let v = &v_typed;
+
+        let mut special = SpecialTokens::from_vocab(v);
+        let name = v.model_name.to_lowercase();
+        if name.contains("phi-3") || name.contains("phi3") {
+            // llama.cpp strips whitespace after Phi-3's special tokens, except these
+            special.set_rstrip_all(true);
+            special.set_rstrip("</s>", true);
+            for t in ["<unk>", "<s>", "<|endoftext|>"] {
+                special.set_rstrip(t, false);
+            }
         }
-        let model = BPE::builder()
-            .vocab_and_merges(ids, merges)
-            .ignore_merges(spec.ignore_merges)
-            .build()
-            .map_err(|e| TokenizerError::Build(e.to_string()))?;
-        let mut bpe = HfTokenizer::new(model);
-        bpe.with_pre_tokenizer(Some(spec.pre_tokenizer));
+
+        let (engine, add_bos, strip_first_space) = if is_spm {
+            let add_space_prefix = v.add_space_prefix.unwrap_or(true);
+            (
+                Engine::Spm { model: spm::SpmModel::new(&v.tokens, &v.scores, unk), add_space_prefix },
+                v.add_bos.unwrap_or(true),
+                add_space_prefix,
+            )
+        } else {
+            let spec = pretokenize::for_name(&v.pre)?;
+            (Engine::ByteBpe(byte_bpe(v, spec.ignore_merges, spec.pre_tokenizer)?), v.add_bos.unwrap_or(spec.default_add_bos), false)
+        };
 
         let pieces = v
             .tokens
             .iter()
             .zip(&v.token_types)
             .map(|(t, &ty)| match ty {
+                token_type::NORMAL if is_spm => String::from_utf8_lossy(t).replace('\u{2581}', " ").into_bytes(),
                 token_type::NORMAL => byte_level::token_to_bytes(&String::from_utf8_lossy(t)),
                 token_type::USER_DEFINED => t.clone(),
+                token_type::BYTE => parse_byte_token(t).map(|b| vec![b]).unwrap_or_default(),
                 _ => Vec::new(),
             })
             .collect();
 
-        let mut eog: Vec<u32> = [v.eos_id, v.eot_id, v.eom_id].into_iter().flatten().collect();
-        for (id, t) in v.tokens.iter().enumerate() {
-            if EOG_TEXTS.iter().any(|e| e.as_bytes() == t.as_slice()) {
-                eog.push(id as u32);
-            }
-        }
-        eog.sort_unstable();
-        eog.dedup();
-
         Ok(Tokenizer {
-            bpe,
-            special: SpecialTokens::from_vocab(v),
+            engine,
+            special,
             pieces,
-            bos: v.bos_id,
-            eos: v.eos_id,
-            add_bos: v.add_bos.unwrap_or(spec.default_add_bos),
-            add_eos: v.add_eos == Some(true),
+            prefix: if add_bos { bos.into_iter().collect() } else { Vec::new() },
+            suffix: if v.add_eos == Some(true) { eos.into_iter().collect() } else { Vec::new() },
             eog,
+            strip_first_space,
         })
     }
 
-    pub fn kind(&self) -> &'static str {
-        "gguf-bpe"
+    /// A `tokenizer.json` (the `hf-json` kind). `gguf` is the model's own vocabulary, whose
+    /// end-of-generation ids are kept when given.
+    pub fn from_hf_json(path: &Path, gguf: Option<&GgufVocab>) -> Result<Tokenizer, TokenizerError> {
+        let parts = hf_json::load(path)?;
+        let mut eog: Vec<u32> = parts
+            .special_texts
+            .iter()
+            .filter(|(_, text)| EOG_TEXTS.contains(&text.as_str()))
+            .map(|(id, _)| *id)
+            .collect();
+        if let Some(v) = gguf {
+            eog.extend([v.eos_id, v.eot_id, v.eom_id].into_iter().flatten());
+        }
+        eog.sort_unstable();
+        eog.dedup();
+        Ok(Tokenizer {
+            engine: Engine::HfJson(parts.hf),
+            special: parts.special,
+            pieces: parts.pieces,
+            prefix: parts.prefix,
+            suffix: parts.suffix,
+            eog,
+            strip_first_space: false,
+        })
+    }
+
+    pub fn kind(&self) -> TokenizerKind {
+        match self.engine {
+            Engine::ByteBpe(_) => TokenizerKind::GgufBpe,
+            Engine::Spm { .. } => TokenizerKind::GgufSpm,
+            Engine::HfJson(_) => TokenizerKind::HfJson,
+        }
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -120,32 +238,59 @@ impl Tokenizer {
     /// As `encode`; `add_special = false` never adds BOS/EOS (llama.cpp's `add_special`).
     pub fn encode_with(&self, text: &str, parse_special: bool, add_special: bool) -> Result<Vec<u32>, TokenizerError> {
         let mut out = Vec::new();
-        if add_special && self.add_bos {
-            out.extend(self.bos);
+        if add_special {
+            out.extend_from_slice(&self.prefix);
         }
+        // SentencePiece prefixes a space to text at the start and after every special token.
+        let mut after_special = true;
         for fragment in self.special.split(text, parse_special) {
             match fragment {
-                Fragment::Token(id) => out.push(id),
+                Fragment::Token(id) => {
+                    out.push(id);
+                    after_special = true;
+                }
                 Fragment::Text(t) => {
-                    let enc = self.bpe.encode_fast(t, false).map_err(|e| TokenizerError::Encode(e.to_string()))?;
-                    out.extend_from_slice(enc.get_ids());
+                    match &self.engine {
+                        Engine::ByteBpe(bpe) => {
+                            let enc = bpe.encode_fast(t, false).map_err(|e| TokenizerError::Encode(e.to_string()))?;
+                            out.extend_from_slice(enc.get_ids());
+                        }
+                        Engine::Spm { model, add_space_prefix } => {
+                            let prefixed = if *add_space_prefix && after_special { format!(" {t}") } else { t.to_string() };
+                            model.encode(&spm::escape_whitespace(&prefixed), &mut out);
+                        }
+                        Engine::HfJson(hf) => hf.encode_fragment(t, &mut out)?,
+                    }
+                    after_special = false;
                 }
             }
         }
-        if add_special && self.add_eos {
-            out.extend(self.eos);
+        if add_special {
+            out.extend_from_slice(&self.suffix);
         }
         Ok(out)
     }
 
-    /// The raw bytes token `id` stands for (empty for control tokens and unknown ids).
-    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
-        self.pieces.get(id as usize).cloned().unwrap_or_default()
+    /// The raw bytes token `id` stands for when streamed (empty for control tokens and unknown
+    /// ids).
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        self.pieces.get(id as usize).map(Vec::as_slice).unwrap_or_default()
     }
 
-    /// Text of `ids`, control tokens skipped; invalid UTF-8 becomes U+FFFD.
+    /// Text of `ids` as llama.cpp's detokenizer gives it (control tokens skipped; SentencePiece's
+    /// leading space dropped); invalid UTF-8 becomes U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> String {
-        let bytes: Vec<u8> = ids.iter().flat_map(|&id| self.token_bytes(id)).collect();
+        if let Engine::HfJson(hf) = &self.engine {
+            if let Ok(text) = hf.decode(ids) {
+                return text;
+            }
+        }
+        let mut bytes = Vec::new();
+        for (i, &id) in ids.iter().enumerate() {
+            let piece = self.token_bytes(id);
+            let piece = if i == 0 && self.strip_first_space { piece.strip_prefix(b" ").unwrap_or(piece) } else { piece };
+            bytes.extend_from_slice(piece);
+        }
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
@@ -153,6 +298,40 @@ impl Tokenizer {
     pub fn eog_ids(&self) -> &[u32] {
         &self.eog
     }
+}
+
+fn byte_bpe(
+    v: &GgufVocab,
+    ignore_merges: bool,
+    pre_tokenizer: tokenizers::PreTokenizerWrapper,
+) -> Result<HfTokenizer, TokenizerError> {
+    let mut ids = Vocab::default();
+    for (id, t) in v.tokens.iter().enumerate() {
+        let s = String::from_utf8(t.clone()).map_err(|_| TokenizerError::Vocab(format!("token {id} is not UTF-8")))?;
+        ids.entry(s).or_insert(id as u32);
+    }
+    let mut merges = Vec::with_capacity(v.merges.len());
+    for (i, m) in v.merges.iter().enumerate() {
+        let (a, b) = m.split_once(' ').ok_or_else(|| TokenizerError::Vocab(format!("merge {i} ({m:?}) is not two tokens")))?;
+        merges.push((a.to_string(), b.to_string()));
+    }
+    let model = BPE::builder()
+        .vocab_and_merges(ids, merges)
+        .ignore_merges(ignore_merges)
+        .build()
+        .map_err(|e| TokenizerError::Build(e.to_string()))?;
+    let mut bpe = HfTokenizer::new(model);
+    bpe.with_pre_tokenizer(Some(pre_tokenizer));
+    Ok(bpe)
+}
+
+/// The byte of a `<0xNN>` token.
+fn parse_byte_token(text: &[u8]) -> Option<u8> {
+    let hex = text.strip_prefix(b"<0x")?.strip_suffix(b">")?;
+    if hex.len() != 2 {
+        return None;
+    }
+    u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
 }
 
 #[cfg(test)]
@@ -191,6 +370,14 @@ mod tests {
         assert_eq!(t.encode("ab<|im_end|>", true).unwrap(), vec![7, 1]);
         assert_eq!(t.decode(&[7, 1, 8]), "ab ab");
         assert_eq!(t.eog_ids(), &[0, 1]);
+    }
+
+    #[test]
+    fn byte_tokens_are_exactly_two_hex_digits() {
+        assert_eq!(parse_byte_token(b"<0x0A>"), Some(10));
+        assert_eq!(parse_byte_token(b"<0xff>"), Some(255));
+        assert_eq!(parse_byte_token(b"<0x100>"), None);
+        assert_eq!(parse_byte_token(b"0x0A"), None);
     }
 
     #[test]

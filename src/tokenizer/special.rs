@@ -1,8 +1,8 @@
 //! Splitting prompt text on special tokens written in it (`<|im_start|>`), before BPE sees it.
 //!
 //! As llama.cpp does: candidates are tried longest first, each splitting every remaining plain
-//! fragment at its occurrences. Control tokens are recognised only when the caller asks for
-//! special-token parsing; user-defined tokens always are.
+//! fragment at its occurrences. Control (and unknown) tokens are recognised only when the caller
+//! asks for special-token parsing; user-defined tokens always are.
 
 use super::vocab::{token_type, GgufVocab};
 
@@ -12,31 +12,70 @@ pub enum Fragment<'t> {
     Token(u32),
 }
 
+/// A token that is matched as a whole in the text.
+#[derive(Debug, Clone)]
+pub struct SpecialToken {
+    pub text: String,
+    pub id: u32,
+    /// Control and unknown tokens are matched only when the caller parses special tokens;
+    /// user-defined ones always are.
+    pub is_control: bool,
+    /// Whitespace right after the token is dropped (llama.cpp's RSTRIP attribute).
+    pub rstrip: bool,
+}
+
 pub struct SpecialTokens {
-    /// (text, id, is_control), longest text first.
-    entries: Vec<(String, u32, bool)>,
+    /// Longest text first.
+    entries: Vec<SpecialToken>,
 }
 
 impl SpecialTokens {
+    /// Control, unknown and user-defined tokens of a GGUF vocabulary (`token_types` as the
+    /// tokenizer settled them), none stripping whitespace.
     pub fn from_vocab(v: &GgufVocab) -> SpecialTokens {
-        let mut entries: Vec<(String, u32, bool)> = v
+        let entries = v
             .tokens
             .iter()
             .zip(&v.token_types)
             .enumerate()
-            .filter(|(_, (text, &ty))| !text.is_empty() && (ty == token_type::CONTROL || ty == token_type::USER_DEFINED))
+            .filter(|(_, (text, &ty))| {
+                !text.is_empty() && matches!(ty, token_type::CONTROL | token_type::USER_DEFINED | token_type::UNKNOWN)
+            })
             .filter_map(|(id, (text, &ty))| {
-                String::from_utf8(text.clone()).ok().map(|s| (s, id as u32, ty == token_type::CONTROL))
+                String::from_utf8(text.clone()).ok().map(|text| SpecialToken {
+                    text,
+                    id: id as u32,
+                    is_control: ty != token_type::USER_DEFINED,
+                    rstrip: false,
+                })
             })
             .collect();
-        entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        SpecialTokens::new(entries)
+    }
+
+    pub fn new(mut entries: Vec<SpecialToken>) -> SpecialTokens {
+        entries.sort_by(|a, b| b.text.len().cmp(&a.text.len()).then(a.id.cmp(&b.id)));
         SpecialTokens { entries }
     }
 
+    /// Sets the RSTRIP attribute of the token with text `text`, if there is one.
+    pub fn set_rstrip(&mut self, text: &str, rstrip: bool) {
+        for e in self.entries.iter_mut().filter(|e| e.text == text) {
+            e.rstrip = rstrip;
+        }
+    }
+
+    pub fn set_rstrip_all(&mut self, rstrip: bool) {
+        for e in &mut self.entries {
+            e.rstrip = rstrip;
+        }
+    }
+
     pub fn split<'t>(&self, text: &'t str, parse_control: bool) -> Vec<Fragment<'t>> {
-        let mut fragments = vec![Fragment::Text(text)];
-        for (special, id, is_control) in &self.entries {
-            if *is_control && !parse_control {
+        // An empty text has no fragments at all (SentencePiece must not prefix a space to it).
+        let mut fragments = if text.is_empty() { Vec::new() } else { vec![Fragment::Text(text)] };
+        for special in &self.entries {
+            if special.is_control && !parse_control {
                 continue;
             }
             let mut next = Vec::with_capacity(fragments.len());
@@ -45,12 +84,16 @@ impl SpecialTokens {
                     next.push(f);
                     continue;
                 };
-                while let Some(at) = rest.find(special.as_str()) {
+                while let Some(at) = rest.find(special.text.as_str()) {
                     if at > 0 {
                         next.push(Fragment::Text(&rest[..at]));
                     }
-                    next.push(Fragment::Token(*id));
-                    rest = &rest[at + special.len()..];
+                    next.push(Fragment::Token(special.id));
+                    rest = &rest[at + special.text.len()..];
+                    if special.rstrip {
+                        // C's isspace: space, \t, \n, \v, \f, \r
+                        rest = rest.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+                    }
                 }
                 if !rest.is_empty() {
                     next.push(Fragment::Text(rest));
@@ -89,5 +132,15 @@ mod tests {
     fn control_tokens_stay_text_without_parsing_but_user_defined_do_not() {
         let s = SpecialTokens::from_vocab(&vocab());
         assert_eq!(s.split("<|im_end|> <tool>", false), vec![Fragment::Text("<|im_end|> "), Fragment::Token(2)]);
+    }
+
+    #[test]
+    fn rstrip_tokens_swallow_the_whitespace_after_them() {
+        let mut s = SpecialTokens::from_vocab(&vocab());
+        s.set_rstrip("<|im_start|>", true);
+        assert_eq!(
+            s.split("<|im_start|>\n user<|im_end|>\n", true),
+            vec![Fragment::Token(0), Fragment::Text("user"), Fragment::Token(1), Fragment::Text("\n")]
+        );
     }
 }

@@ -37,4 +37,6 @@ pub struct GgufVocab {
     pub add_eos: Option<bool>,
     pub add_space_prefix: Option<bool>,
     pub chat_template: Option<String>,
+    /// `general.name` ("" when absent): llama.cpp strips spaces after Phi-3's special tokens by it.
+    pub model_name: String,
 }
