@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Dumps llama.cpp's tokenization of parity/reference/tokenizer-cases.json for every vocabulary
 # tests/tokenizer_vocabs.rs claims (llama.cpp's own vocab-only test GGUFs, extracted by
-# scripts/fetch-llama-vocabs.sh) into parity/reference/vocabs/<name>.tokenize.json. Long id lists
+# scripts/fetch-llama-test-data.sh) into parity/reference/vocabs/<name>.tokenize.json. Long id lists
 # are stored as digests. Needs the pinned reference (parity/setup-reference.sh).
 #   parity/dump-vocab-references.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 "$here/setup-reference.sh"
-vocabs=$("$root/scripts/fetch-llama-vocabs.sh")
+vocabs=$("$root/scripts/fetch-llama-test-data.sh")
 out=$here/reference/vocabs
 mkdir -p "$out"
 for name in gpt-2 llama-bpe qwen2 deepseek-llm deepseek-coder starcoder falcon refact mpt command-r llama-spm phi-3; do

@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ./scripts/setup.sh
 # llama.cpp's tokenizer conformance files (vocab-only GGUFs with .inp/.out cases), not committed.
-./scripts/fetch-llama-vocabs.sh >/dev/null
+./scripts/fetch-llama-test-data.sh >/dev/null
 cargo build --all-targets --locked
 WORKER_ORCD_REQUIRE_MODEL=1 cargo test --locked -- --test-threads=1
 # The CUDA backend must compile on every run (no GPU here: the GPU tests print why they skip, and

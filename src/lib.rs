@@ -7,6 +7,7 @@
 //! C++ core in cuda/ (GGUF loader, model adapters, CPU and CUDA backends).
 
 pub mod backend_report;
+pub mod chat;
 pub mod cli;
 pub mod daemon;
 pub mod engine;

@@ -1,7 +1,7 @@
 //! llama.cpp's own tokenizer conformance data: for every byte-level BPE vocabulary we claim, each
 //! case of `ggml-vocab-<name>.gguf.inp` must give exactly the ids of `.out` (llama.cpp's
 //! test-tokenizer-0: no BOS/EOS added, special tokens not parsed). The files come from the pinned
-//! llama-cpp-python sdist through scripts/fetch-llama-vocabs.sh (not committed).
+//! llama-cpp-python sdist through scripts/fetch-llama-test-data.sh (not committed).
 
 mod common;
 
@@ -36,9 +36,9 @@ fn vocab_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var_os("WORKER_ORCD_REQUIRE_MODEL").is_some_and(|v| v == "1") {
-        panic!("{} is missing: run scripts/fetch-llama-vocabs.sh", dir.display());
+        panic!("{} is missing: run scripts/fetch-llama-test-data.sh", dir.display());
     }
-    eprintln!("SKIP: {} is missing (run scripts/fetch-llama-vocabs.sh)", dir.display());
+    eprintln!("SKIP: {} is missing (run scripts/fetch-llama-test-data.sh)", dir.display());
     None
 }
 

@@ -1,0 +1,179 @@
+//! Chat templates: a conversation (`messages`) rendered into the prompt text the model was
+//! trained on, with the model's own Jinja template (`tokenizer.chat_template`, or
+//! `--chat-template-file`). Rendering follows what HF's `apply_chat_template` and llama.cpp's
+//! Jinja engine do: blocks trimmed (`trim_blocks`, `lstrip_blocks`), Python string methods
+//! (`strip`, `startswith`, `split`, ...), `raise_exception`, `strftime_now`, and the globals
+//! `messages`, `bos_token`, `eos_token`, `add_generation_prompt`. As llama.cpp does, a BOS text
+//! the template writes at the start is dropped when the tokenizer adds BOS itself.
+
+mod strftime;
+
+use minijinja::value::ValueKind;
+use minijinja::{Environment, Error, ErrorKind, Value};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("the chat template does not compile: {0}")]
+    Compile(String),
+    #[error("the chat template refused the conversation: {0}")]
+    Render(String),
+}
+
+/// Special-token texts the template may write, and whether the tokenizer adds them itself.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateTokens {
+    pub bos: String,
+    pub eos: String,
+    pub tokenizer_adds_bos: bool,
+    pub tokenizer_adds_eos: bool,
+}
+
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    tokens: TemplateTokens,
+}
+
+const NAME: &str = "chat";
+
+/// Jinja's message for a message the error carries, without minijinja's location decorations.
+fn describe(e: &Error) -> String {
+    let mut text = e.detail().map(str::to_string).unwrap_or_else(|| e.to_string());
+    if let Some(line) = e.line() {
+        text.push_str(&format!(" (template line {line})"));
+    }
+    text
+}
+
+impl ChatTemplate {
+    pub fn new(source: &str, tokens: TemplateTokens) -> Result<ChatTemplate, ChatError> {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        // Python prints True/False/None, as the Jinja engines templates are written for do.
+        env.set_formatter(|out, state, value| match value.kind() {
+            ValueKind::Bool => out.write_str(if value.is_true() { "True" } else { "False" }).map_err(Error::from),
+            ValueKind::None => out.write_str("None").map_err(Error::from),
+            _ => minijinja::escape_formatter(out, state, value),
+        });
+        env.add_function("raise_exception", |msg: String| -> Result<Value, Error> {
+            Err(Error::new(ErrorKind::InvalidOperation, msg))
+        });
+        env.add_function("strftime_now", |format: String| strftime::format_now(&format));
+        // Jinja's Undefined has length 0 (`tools|length` where no tools were passed).
+        env.add_filter("length", |v: &Value| if v.is_undefined() { Ok(0) } else { minijinja::filters::length(v) });
+        env.add_filter("count", |v: &Value| if v.is_undefined() { Ok(0) } else { minijinja::filters::length(v) });
+        env.add_template_owned(NAME, without_generation_tags(source)).map_err(|e| ChatError::Compile(describe(&e)))?;
+        Ok(ChatTemplate { env, tokens })
+    }
+
+    /// Makes `strftime_now` print the time `unix_secs` instead of now (reference comparisons).
+    pub fn fix_clock(&mut self, unix_secs: u64) {
+        self.env.add_function("strftime_now", move |format: String| strftime::format_unix(&format, unix_secs));
+    }
+
+    /// The prompt text for `messages`, ending with the assistant's turn header when
+    /// `add_generation_prompt`. `extra` adds globals (templates read e.g. `date_string`).
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+        extra: &[(&str, Value)],
+    ) -> Result<String, ChatError> {
+        let template = self.env.get_template(NAME).expect("added in new()");
+        let mut ctx: Vec<(&str, Value)> = vec![
+            ("messages", Value::from_serialize(messages)),
+            ("bos_token", Value::from(self.tokens.bos.as_str())),
+            ("eos_token", Value::from(self.tokens.eos.as_str())),
+            ("add_generation_prompt", Value::from(add_generation_prompt)),
+        ];
+        ctx.extend(extra.iter().cloned());
+        let ctx: Value = ctx.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut text = template.render(ctx).map_err(|e| ChatError::Render(describe(&e)))?;
+        if self.tokens.tokenizer_adds_bos && !self.tokens.bos.is_empty() && text.starts_with(&self.tokens.bos) {
+            text.drain(..self.tokens.bos.len());
+        }
+        if self.tokens.tokenizer_adds_eos && !self.tokens.eos.is_empty() && text.ends_with(&self.tokens.eos) {
+            text.truncate(text.len() - self.tokens.eos.len());
+        }
+        Ok(text)
+    }
+}
+
+/// HF's `{% generation %}...{% endgeneration %}` (which marks the assistant's text for training
+/// masks) renders its body unchanged; it becomes `{% if true %}...{% endif %}`, keeping the tags'
+/// whitespace control.
+fn without_generation_tags(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(at) = rest.find("{%") {
+        out.push_str(&rest[..at]);
+        let tag = &rest[at..];
+        let Some(end) = tag.find("%}") else { break };
+        let inner = &tag[2..end];
+        let (left, body) = inner.strip_prefix(['-', '+']).map_or(("", inner), |b| (&inner[..1], b));
+        let (body, right) = body.strip_suffix(['-', '+']).map_or((body, ""), |b| (b, &inner[inner.len() - 1..]));
+        match body.trim() {
+            "generation" => out.push_str(&format!("{{%{left} if true {right}%}}")),
+            "endgeneration" => out.push_str(&format!("{{%{left} endif {right}%}}")),
+            _ => out.push_str(&tag[..end + 2]),
+        }
+        rest = &tag[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msgs(pairs: &[(&str, &str)]) -> Vec<ChatMessage> {
+        pairs.iter().map(|(r, c)| ChatMessage { role: r.to_string(), content: c.to_string() }).collect()
+    }
+
+    const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+    #[test]
+    fn renders_chatml_with_the_generation_prompt() {
+        let t = ChatTemplate::new(CHATML, TemplateTokens::default()).unwrap();
+        let text = t.render(&msgs(&[("system", "Be brief."), ("user", "Hi")]), true, &[]).unwrap();
+        assert_eq!(text, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    }
+
+    #[test]
+    fn python_string_methods_and_raise_exception_work() {
+        let src = "{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}\
+                   {{ messages[0].content.strip().upper() }}|{{ messages[0].content.startswith(' a') }}|{{ 'a,b'.split(',') | length }}";
+        let t = ChatTemplate::new(src, TemplateTokens::default()).unwrap();
+        assert_eq!(t.render(&msgs(&[("user", " abc ")]), true, &[]).unwrap(), "ABC|True|2");
+        let err = t.render(&msgs(&[("system", "x")]), true, &[]).unwrap_err().to_string();
+        assert!(err.contains("first must be user"), "{err}");
+    }
+
+    #[test]
+    fn bos_written_by_the_template_is_dropped_when_the_tokenizer_adds_it() {
+        let tokens = TemplateTokens { bos: "<s>".into(), eos: "</s>".into(), tokenizer_adds_bos: true, tokenizer_adds_eos: false };
+        let t = ChatTemplate::new("{{ bos_token }}[INST] {{ messages[0].content }} [/INST]", tokens).unwrap();
+        assert_eq!(t.render(&msgs(&[("user", "Hi")]), true, &[]).unwrap(), "[INST] Hi [/INST]");
+    }
+
+    #[test]
+    fn generation_tags_render_their_body() {
+        assert_eq!(without_generation_tags("a{%- generation %}b{% endgeneration -%}c{{ x }}"), "a{%- if true %}b{% endif -%}c{{ x }}");
+        let t = ChatTemplate::new("[{% generation %}{{ messages[0].content }}{% endgeneration %}]", TemplateTokens::default()).unwrap();
+        assert_eq!(t.render(&msgs(&[("user", "x")]), true, &[]).unwrap(), "[x]");
+    }
+
+    #[test]
+    fn a_broken_template_is_a_compile_error() {
+        assert!(matches!(ChatTemplate::new("{% for %}", TemplateTokens::default()), Err(ChatError::Compile(_))));
+    }
+}
