@@ -168,6 +168,10 @@ fn bad_requests_get_400_with_field_and_the_worker_keeps_serving() {
         (r#"{"job_id":"a","prompt":"x""#, "body"),
         (r#""#, "body"),
         (r#"[]"#, "body"),
+        (r#"{"job_id":"a","prompt":"x","messages":[{"role":"user","content":"x"}]}"#, "messages"),
+        (r#"{"job_id":"a","messages":[]}"#, "messages"),
+        (r#"{"job_id":"a","messages":[{"role":"user"}]}"#, "messages[0].content"),
+        (r#"{"job_id":"a","messages":[{"role":"user","content":"x","extra":1}]}"#, "messages[0].extra"),
     ];
     for (body, field) in cases {
         let r = w.post("/execute", body);
@@ -191,7 +195,7 @@ fn bad_requests_get_400_with_field_and_the_worker_keeps_serving() {
     let events = w.execute(&json!({"job_id": "ok", "prompt": chat("Hi"), "max_tokens": 4, "temperature": 0}));
     assert_eq!(events.last().unwrap().event, "end");
     let metrics = w.client.get(w.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains(r#"worker_requests_total{outcome="rejected_invalid"} 20"#), "{metrics}");
+    assert!(metrics.contains(r#"worker_requests_total{outcome="rejected_invalid"} 24"#), "{metrics}");
 }
 
 #[test]
@@ -434,4 +438,59 @@ fn json_logs_carry_one_line_per_job_without_the_prompt() {
     assert_eq!(jobs[0]["outcome"], "completed");
     assert_eq!(jobs[0]["tokens_out"], 3);
     assert!(jobs[0]["prefill_ms"].as_f64().unwrap() > 0.0);
+}
+
+/// `messages` goes through SmolLM2's own chat template: greedy decoding of the conversation gives
+/// exactly llama.cpp's greedy continuation of the same conversation rendered by llama.cpp
+/// (parity/reference/smollm2-135m-q4_1/chat-haiku.meta.json), up to the end-of-turn token.
+#[test]
+fn messages_are_rendered_with_the_models_chat_template() {
+    let Some(model) = test_model() else { return };
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("parity/reference/smollm2-135m-q4_1/chat-haiku.meta.json")).unwrap(),
+    )
+    .unwrap();
+    let continuation: Vec<u32> = meta["continuation"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let want: Vec<u32> = continuation.iter().copied().take_while(|&id| id != 2).collect();
+    assert!(want.len() >= 8 && want.len() < continuation.len(), "the reference reaches <|im_end|>");
+
+    let w = Worker::start(&model, &[]);
+    assert_eq!(w.health()["chat_template"], "gguf");
+    let events = w.execute(&json!({"job_id": "chat", "messages": [{"role": "user", "content": "Write a haiku about GPUs."}],
+        "max_tokens": 64, "temperature": 0}));
+    assert_eq!(events[0].data["prompt_tokens"], meta["n_prompt"], "rendered prompt differs from llama.cpp's");
+    assert_eq!(ids(&events), want);
+    assert_eq!(events.last().unwrap().data["stop_reason"], "eos");
+}
+
+/// A model without a chat template refuses `messages` with a clear 400 and keeps serving;
+/// --chat-template-file gives it one.
+#[test]
+fn messages_without_a_chat_template_get_400_and_a_template_file_fixes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    let mut gguf = common::gguf_writer::TinyLlama::default().build();
+    gguf.remove("tokenizer.chat_template");
+    gguf.write(&model);
+    let body = json!({"job_id": "c", "messages": [{"role": "user", "content": "ab"}], "max_tokens": 3, "temperature": 0});
+
+    let w = Worker::start(&model, &[]);
+    assert_eq!(w.health()["chat_template"], Value::Null);
+    let r = w.post("/execute", &body.to_string());
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["error"]["field"], "messages");
+    assert!(v["error"]["message"].as_str().unwrap().contains("no chat template"), "{v}");
+    let events = w.execute(&json!({"job_id": "p", "prompt": "ab", "max_tokens": 3, "temperature": 0}));
+    assert_eq!(events.last().unwrap().event, "end");
+    drop(w);
+
+    let template = dir.path().join("chat.jinja");
+    std::fs::write(&template, "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}").unwrap();
+    let w = Worker::start(&model, &["--chat-template-file", template.to_str().unwrap()]);
+    assert_eq!(w.health()["chat_template"], "file");
+    let chat = w.execute(&body);
+    let plain = w.execute(&json!({"job_id": "p2", "prompt": "user: ab\n", "max_tokens": 3, "temperature": 0}));
+    assert_eq!(chat[0].data["prompt_tokens"], plain[0].data["prompt_tokens"]);
+    assert_eq!(ids(&chat), ids(&plain));
 }

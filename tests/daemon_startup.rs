@@ -32,6 +32,10 @@ fn bad_arguments_exit_1_with_a_clear_message() {
         (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "8080", "--queue-depth", "0"], "--queue-depth"),
         (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "8080", "--ctx-size", "0"], "--ctx-size"),
         (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "8080", "--bogus"], "--bogus"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "8080", "--chat-template-file", "/nonexistent.jinja"],
+            "--chat-template-file /nonexistent.jinja"),
+        (&["--worker-id", WORKER_ID, "--model", m, "--device", "cpu", "--port", "8080", "--tokenizer", "/nonexistent.json"],
+            "--tokenizer /nonexistent.json"),
     ];
     for (args, needle) in cases {
         let (code, stderr) = run(args);
@@ -61,4 +65,17 @@ fn a_context_that_cannot_fit_in_memory_refuses_to_start_saying_required_and_avai
     for needle in ["not enough memory", "--ctx-size 1000000000 needs", "bytes are available", "device cpu", "SmolLM2-135M-Instruct.Q4_1.gguf"] {
         assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_chat_template_file_that_does_not_compile_stops_the_start_naming_the_file() {
+    let Some(model) = test_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("broken.jinja");
+    std::fs::write(&template, "{% for m in messages %}{{ m.content }}").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let (code, stderr) = run(&["--worker-id", WORKER_ID, "--model", model.to_str().unwrap(), "--device", "cpu", "--port", &port,
+        "--chat-template-file", template.to_str().unwrap()]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("broken.jinja") && stderr.contains("does not compile"), "{stderr}");
 }

@@ -107,6 +107,70 @@ impl ChatTemplate {
     }
 }
 
+/// The worker's chat template, if it has a usable one.
+pub enum ChatSupport {
+    Ready { template: ChatTemplate, origin: TemplateOrigin },
+    /// The model carries no `tokenizer.chat_template` and none was given.
+    Missing,
+    /// The model's own template does not compile (a template file that does not compile is a
+    /// start-up error instead).
+    Broken(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateOrigin {
+    Gguf,
+    File,
+}
+
+impl TemplateOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateOrigin::Gguf => "gguf",
+            TemplateOrigin::File => "file",
+        }
+    }
+}
+
+impl ChatSupport {
+    /// `file` (`--chat-template-file`) wins over the model's template.
+    pub fn load(model_template: Option<&str>, file: Option<&std::path::Path>, tokens: TemplateTokens) -> Result<ChatSupport, String> {
+        if let Some(path) = file {
+            let source = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let template = ChatTemplate::new(&source, tokens).map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok(ChatSupport::Ready { template, origin: TemplateOrigin::File });
+        }
+        Ok(match model_template {
+            None => ChatSupport::Missing,
+            Some(source) => match ChatTemplate::new(source, tokens) {
+                Ok(template) => ChatSupport::Ready { template, origin: TemplateOrigin::Gguf },
+                Err(e) => ChatSupport::Broken(e.to_string()),
+            },
+        })
+    }
+
+    /// "gguf", "file", or None when `messages` cannot be served.
+    pub fn origin(&self) -> Option<&'static str> {
+        match self {
+            ChatSupport::Ready { origin, .. } => Some(origin.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The prompt for a conversation, with the assistant's turn opened; the error is a sentence
+    /// for the caller.
+    pub fn render(&self, messages: &[ChatMessage]) -> Result<String, String> {
+        match self {
+            ChatSupport::Ready { template, .. } => template.render(messages, true, &[]).map_err(|e| e.to_string()),
+            ChatSupport::Missing => Err("the model has no chat template (tokenizer.chat_template); send `prompt` instead, \
+                                         or start the worker with --chat-template-file"
+                .to_string()),
+            ChatSupport::Broken(why) => Err(format!("the model's chat template cannot be used ({why}); start the worker with \
+                                                     --chat-template-file")),
+        }
+    }
+}
+
 /// HF's `{% generation %}...{% endgeneration %}` (which marks the assistant's text for training
 /// masks) renders its body unchanged; it becomes `{% if true %}...{% endif %}`, keeping the tags'
 /// whitespace control.

@@ -3,13 +3,16 @@
 //! after --max-tokens. Only the continuation goes to stdout; speeds go to stderr.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::load::{argmax, load_model, load_tokenizer};
+use super::load::{argmax, load_model, load_tokenizer_with};
 use super::ModelArgs;
+use crate::chat::{ChatMessage, ChatSupport};
+use crate::model_vocab::gguf_vocab;
 use crate::ffi::{Session, SessionParams};
 use crate::utf8_stream::Utf8Stream;
 
@@ -20,6 +23,13 @@ pub struct GenerateArgs {
     /// Prompt text (special tokens such as <|im_start|> are recognised).
     #[arg(long)]
     pub prompt: String,
+    /// Send the prompt as one user message through the model's chat template (as `messages` in
+    /// /execute), so the model answers it as an assistant.
+    #[arg(long)]
+    pub chat: bool,
+    /// With --chat: render with this Jinja template instead of the GGUF's own.
+    #[arg(long, requires = "chat")]
+    pub chat_template_file: Option<PathBuf>,
     /// Most tokens to generate.
     #[arg(long, default_value_t = 128)]
     pub max_tokens: u32,
@@ -30,9 +40,17 @@ pub struct GenerateArgs {
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
     let model = load_model(&args.model)?;
-    let tokenizer = load_tokenizer(&model)?;
+    let tokenizer = load_tokenizer_with(&model, args.model.tokenizer.as_deref())?;
     let info = model.info();
-    let prompt: Vec<i32> = tokenizer.encode(&args.prompt, true)?.into_iter().map(|t| t as i32).collect();
+    let text = if args.chat {
+        let vocab = gguf_vocab(&model).context("reading tokenizer metadata")?;
+        let chat = ChatSupport::load(vocab.chat_template.as_deref(), args.chat_template_file.as_deref(), tokenizer.template_tokens())
+            .map_err(anyhow::Error::msg)?;
+        chat.render(&[ChatMessage { role: "user".into(), content: args.prompt.clone() }]).map_err(anyhow::Error::msg)?
+    } else {
+        args.prompt.clone()
+    };
+    let prompt: Vec<i32> = tokenizer.encode(&text, true)?.into_iter().map(|t| t as i32).collect();
     if prompt.is_empty() {
         bail!("the prompt tokenizes to nothing");
     }

@@ -1,5 +1,7 @@
 //! Loading a model and its tokenizer for a CLI subcommand, with errors worded for a terminal.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 
 use super::ModelArgs;
@@ -20,8 +22,16 @@ pub fn load_model(args: &ModelArgs) -> Result<Model> {
 }
 
 pub fn load_tokenizer(model: &Model) -> Result<Tokenizer> {
+    load_tokenizer_with(model, None)
+}
+
+/// The GGUF's own tokenizer, or the tokenizer.json at `json`.
+pub fn load_tokenizer_with(model: &Model, json: Option<&Path>) -> Result<Tokenizer> {
     let vocab = gguf_vocab(model).context("reading tokenizer metadata")?;
-    Tokenizer::from_gguf_vocab(&vocab).context("building the tokenizer from the GGUF vocabulary")
+    match json {
+        None => Tokenizer::from_gguf_vocab(&vocab).context("building the tokenizer from the GGUF vocabulary"),
+        Some(path) => Tokenizer::from_hf_json(path, Some(&vocab)).context("loading --tokenizer"),
+    }
 }
 
 /// Index of the largest logit; ties go to the lowest id.

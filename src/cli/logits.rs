@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::load::{load_model, load_tokenizer};
+use super::load::{load_model, load_tokenizer_with};
 use super::ModelArgs;
 use crate::ffi::{Session, SessionParams};
 
@@ -32,7 +32,7 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
     let model = load_model(&args.model)?;
     let tokens: Vec<i32> = match (&args.tokens, &args.prompt) {
         (Some(t), _) => t.clone(),
-        (None, Some(p)) => load_tokenizer(&model)?.encode(p, true)?.into_iter().map(|t| t as i32).collect(),
+        (None, Some(p)) => load_tokenizer_with(&model, args.model.tokenizer.as_deref())?.encode(p, true)?.into_iter().map(|t| t as i32).collect(),
         (None, None) => unreachable!("clap requires one of --prompt/--tokens"),
     };
     if tokens.is_empty() {

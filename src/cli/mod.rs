@@ -48,4 +48,7 @@ pub struct ModelArgs {
     /// Append every evaluated position's logits to this JSON Lines file.
     #[arg(long, env = "WORKER_LOGIT_LOG")]
     pub logit_log: Option<PathBuf>,
+    /// Tokenize with this tokenizer.json instead of the GGUF's vocabulary.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
 }

@@ -1,4 +1,5 @@
-//! `worker-orcd tokenize --model PATH (--text TEXT | --decode 1,2,3) [--no-parse-special]`:
+//! `worker-orcd tokenize --model PATH [--tokenizer tokenizer.json] (--text TEXT | --decode 1,2,3)
+//! [--no-parse-special]`:
 //! ids as a JSON array, or the text of ids. Loads only the vocabulary (vocab-only GGUF files,
 //! which is what llama.cpp's tokenizer test files are, work too).
 
@@ -8,14 +9,16 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::ffi::{self, Model, ModelParams};
-use crate::model_vocab::gguf_vocab;
-use crate::tokenizer::Tokenizer;
+use super::load::load_tokenizer_with;
 
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {
     /// GGUF file with a tokenizer (tensors are not needed).
     #[arg(long)]
     pub model: PathBuf,
+    /// Use this tokenizer.json instead of the GGUF's vocabulary.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
     /// Text to tokenize (BOS/EOS added as the metadata says).
     #[arg(long, conflicts_with = "decode")]
     pub text: Option<String>,
@@ -30,8 +33,7 @@ pub struct TokenizeArgs {
 pub fn run(args: &TokenizeArgs) -> Result<()> {
     let model = Model::load(&args.model, ModelParams { vocab_only: true, ..Default::default() })
         .map_err(|e| anyhow::anyhow!("cannot load {} ({}): {}", args.model.display(), ffi::status_name(e.kind), e.message))?;
-    let vocab = gguf_vocab(&model).context("reading tokenizer metadata")?;
-    let tokenizer = Tokenizer::from_gguf_vocab(&vocab).context("building the tokenizer")?;
+    let tokenizer = load_tokenizer_with(&model, args.tokenizer.as_deref())?;
     match (&args.text, &args.decode) {
         (Some(text), None) => {
             let ids = tokenizer.encode(text, !args.no_parse_special)?;

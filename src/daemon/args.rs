@@ -62,6 +62,12 @@ pub struct DaemonArgs {
     /// On SIGTERM/SIGINT, how long the running job may take to finish before it is cancelled.
     #[arg(long, default_value_t = 30)]
     pub shutdown_timeout_sec: u64,
+    /// Tokenize with this tokenizer.json instead of the GGUF's vocabulary (tokenizer_kind hf-json).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Render `messages` with this Jinja chat template instead of the GGUF's own.
+    #[arg(long)]
+    pub chat_template_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -96,6 +102,18 @@ pub struct DaemonConfig {
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
     pub residency_check: Duration,
+    pub tokenizer: Option<PathBuf>,
+    pub chat_template_file: Option<PathBuf>,
+}
+
+/// A file given on the command line must exist and be readable before the server starts.
+fn readable_file(flag: &str, path: &std::path::Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(format!("{flag} {}: not a regular file", path.display())),
+        Err(e) => return Err(format!("{flag} {}: {e}", path.display())),
+    }
+    std::fs::File::open(path).map(|_| ()).map_err(|e| format!("{flag} {}: cannot be read: {e}", path.display()))
 }
 
 impl DaemonArgs {
@@ -103,12 +121,12 @@ impl DaemonArgs {
         let worker_id = self.worker_id.ok_or("--worker-id is required (a UUID)")?;
         uuid::Uuid::parse_str(&worker_id).map_err(|e| format!("--worker-id '{worker_id}' is not a UUID: {e}"))?;
         let model = self.model.ok_or("--model is required (path to a .gguf file)")?;
-        match std::fs::metadata(&model) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => return Err(format!("--model {}: not a regular file", model.display())),
-            Err(e) => return Err(format!("--model {}: {e}", model.display())),
+        readable_file("--model", &model)?;
+        for (flag, path) in [("--tokenizer", &self.tokenizer), ("--chat-template-file", &self.chat_template_file)] {
+            if let Some(path) = path {
+                readable_file(flag, path)?;
+            }
         }
-        std::fs::File::open(&model).map_err(|e| format!("--model {}: cannot be read: {e}", model.display()))?;
         let device = match (self.gpu_device, self.device) {
             (Some(_), Some(_)) => return Err("give either --gpu-device <id> or --device cpu, not both".into()),
             (None, None) => return Err("--gpu-device <id> is required (or --device cpu for the CPU backend)".into()),
@@ -166,6 +184,8 @@ impl DaemonArgs {
             log_format: self.log_format,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_sec),
             residency_check: Duration::from_secs(self.residency_check_sec),
+            tokenizer: self.tokenizer,
+            chat_template_file: self.chat_template_file,
         })
     }
 }

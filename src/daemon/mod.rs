@@ -15,6 +15,7 @@ use crate::engine::{Engine, EngineConfig, LoadedModel};
 use crate::ffi::{self, Backend, Model, ModelParams};
 use crate::model_vocab::gguf_vocab;
 use crate::server::{self, AppState, Phase};
+use crate::chat::ChatSupport;
 use crate::tokenizer::Tokenizer;
 use args::{DaemonArgs, DaemonConfig, Device};
 
@@ -185,7 +186,22 @@ fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
     let model = Model::load(&cfg.model, params).map_err(|e| format!("({}) {}", ffi::status_name(e.kind), e.message))?;
     let info = model.info();
     let vocab = gguf_vocab(&model).map_err(|e| format!("reading tokenizer metadata: {e}"))?;
-    let tokenizer = Tokenizer::from_gguf_vocab(&vocab).map_err(|e| format!("building the tokenizer: {e}"))?;
+    let tokenizer = match &cfg.tokenizer {
+        None => Tokenizer::from_gguf_vocab(&vocab).map_err(|e| format!("building the tokenizer: {e}"))?,
+        Some(path) => Tokenizer::from_hf_json(path, Some(&vocab)).map_err(|e| format!("--tokenizer: {e}"))?,
+    };
+    if tokenizer.vocab_size() > info.n_vocab as usize {
+        return Err(format!(
+            "the tokenizer has {} tokens but the model's vocabulary has {}; they do not belong together",
+            tokenizer.vocab_size(),
+            info.n_vocab
+        ));
+    }
+    let chat = ChatSupport::load(vocab.chat_template.as_deref(), cfg.chat_template_file.as_deref(), tokenizer.template_tokens())
+        .map_err(|e| format!("--chat-template-file: {e}"))?;
+    if let ChatSupport::Broken(why) = &chat {
+        tracing::warn!("the model's chat template cannot be used, so requests with `messages` will be refused: {why}");
+    }
     let n_ctx = cfg.ctx_size.unwrap_or(info.n_ctx_train.max(1) as u32);
     if n_ctx > info.n_ctx_train as u32 {
         tracing::warn!("--ctx-size {n_ctx} is larger than the model's training context {}", info.n_ctx_train);
@@ -214,7 +230,7 @@ fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
         model = %name, architecture = %info.architecture, quant = %info.quant_kind, n_ctx, threads = info.n_threads,
         load_ms = t0.elapsed().as_millis() as u64, "model ready"
     );
-    let loaded = Arc::new(LoadedModel { model, tokenizer, info, name });
+    let loaded = Arc::new(LoadedModel { model, tokenizer, chat, info, name });
     let config = EngineConfig {
         n_ctx,
         inference_timeout: cfg.inference_timeout,

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::ffi::{Model, ModelInfo};
 use crate::metrics::Metrics;
+use crate::chat::ChatSupport;
 use crate::tokenizer::Tokenizer;
 use job::{ErrorCode, Job, JobEvent};
 use queue::{JobQueue, PushError};
@@ -24,6 +25,8 @@ use queue::{JobQueue, PushError};
 pub struct LoadedModel {
     pub model: Model,
     pub tokenizer: Tokenizer,
+    /// Renders `messages` requests.
+    pub chat: ChatSupport,
     pub info: ModelInfo,
     /// The name reported in `started` and /health (the file name).
     pub name: String,

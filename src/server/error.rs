@@ -21,8 +21,8 @@ impl ApiError {
     }
 
     /// 400 INVALID_REQUEST naming the offending field.
-    pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-        ApiError { field: Some(field.to_string()), ..ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message) }
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message) }
     }
 
     pub fn retry_after(mut self, seconds: u32) -> ApiError {

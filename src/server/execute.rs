@@ -47,7 +47,7 @@ async fn accept(state: &AppState, body: Body) -> Result<JobStream, (&'static str
         return Err(("rejected_not_ready", e));
     };
     let limits = Limits { max_tokens: state.max_tokens_out, vocab_size: engine.loaded.info.n_vocab as u32 };
-    let spec = request::parse(&bytes, &limits).map_err(|e| ("rejected_invalid", e))?;
+    let spec = request::parse(&bytes, &limits, &engine.loaded.chat).map_err(|e| ("rejected_invalid", e))?;
     let job_id = spec.job_id.clone();
     let (tx, rx) = unbounded_channel();
     engine.submit(Job { spec, events: tx, accepted_at: Instant::now() }).map_err(|e| match e {

@@ -41,6 +41,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         body["architecture"] = json!(info.architecture);
         body["quant_kind"] = json!(info.quant_kind);
         body["tokenizer_kind"] = json!(engine.loaded.tokenizer.kind().as_str());
+        body["chat_template"] = json!(engine.loaded.chat.origin());
         body["vocab_size"] = json!(info.n_vocab);
         body["context_length"] = json!(engine.config.n_ctx);
         body["context_length_train"] = json!(info.n_ctx_train);

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
+use crate::chat::{ChatMessage, ChatSupport};
 use crate::engine::job::JobSpec;
 use crate::ffi::SamplerParams;
 
@@ -11,8 +12,10 @@ pub const MAX_PROMPT_CHARS: usize = 32_768;
 pub const MAX_STOP_SEQUENCES: usize = 4;
 pub const MAX_JOB_ID_BYTES: usize = 256;
 
+pub const MAX_MESSAGES: usize = 256;
+
 const FIELDS: &[&str] =
-    &["job_id", "prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "stop", "seed"];
+    &["job_id", "prompt", "messages", "max_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "stop", "seed"];
 
 /// Limits that come from the worker's configuration and model.
 pub struct Limits {
@@ -20,7 +23,8 @@ pub struct Limits {
     pub vocab_size: u32,
 }
 
-pub fn parse(body: &[u8], limits: &Limits) -> Result<JobSpec, ApiError> {
+/// `chat` renders `messages` into the prompt.
+pub fn parse(body: &[u8], limits: &Limits, chat: &ChatSupport) -> Result<JobSpec, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::invalid("body", "the request body is empty; send a JSON object"));
     }
@@ -40,11 +44,22 @@ pub fn parse(body: &[u8], limits: &Limits) -> Result<JobSpec, ApiError> {
     if job_id.chars().any(char::is_control) {
         return Err(ApiError::invalid("job_id", "must not contain control characters"));
     }
-    let prompt = required_string(&obj, "prompt")?;
-    let chars = prompt.chars().count();
-    if chars > MAX_PROMPT_CHARS {
-        return Err(ApiError::invalid("prompt", format!("has {chars} characters; the limit is {MAX_PROMPT_CHARS}")));
-    }
+    let given = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
+    let prompt = match (given("prompt"), given("messages")) {
+        (true, true) => return Err(ApiError::invalid("messages", "give either `prompt` or `messages`, not both")),
+        (false, true) => {
+            let messages = parse_messages(&obj["messages"])?;
+            chat.render(&messages).map_err(|e| ApiError::invalid("messages", e))?
+        }
+        _ => {
+            let prompt = required_string(&obj, "prompt")?;
+            let chars = prompt.chars().count();
+            if chars > MAX_PROMPT_CHARS {
+                return Err(ApiError::invalid("prompt", format!("has {chars} characters; the limit is {MAX_PROMPT_CHARS}")));
+            }
+            prompt
+        }
+    };
 
     let max_tokens = match obj.get("max_tokens") {
         None => limits.max_tokens,
@@ -108,6 +123,45 @@ pub fn parse(body: &[u8], limits: &Limits) -> Result<JobSpec, ApiError> {
     })
 }
 
+/// `[{"role": "...", "content": "..."}, ...]`: 1 to MAX_MESSAGES messages, each with a non-empty
+/// role and a string content and nothing else, at most MAX_PROMPT_CHARS characters of content in
+/// all.
+fn parse_messages(v: &Value) -> Result<Vec<ChatMessage>, ApiError> {
+    let Value::Array(items) = v else {
+        return Err(ApiError::invalid("messages", "must be an array of {\"role\", \"content\"} objects"));
+    };
+    if items.is_empty() || items.len() > MAX_MESSAGES {
+        return Err(ApiError::invalid("messages", format!("must hold 1 to {MAX_MESSAGES} messages")));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut chars = 0;
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(m) = item else {
+            return Err(ApiError::invalid(format!("messages[{i}]"), "must be an object with \"role\" and \"content\""));
+        };
+        if let Some(unknown) = m.keys().find(|k| *k != "role" && *k != "content") {
+            return Err(ApiError::invalid(format!("messages[{i}].{unknown}"), format!("unknown field '{unknown}' (accepted: role, content)")));
+        }
+        let role = match m.get("role") {
+            Some(Value::String(r)) if !r.is_empty() => r.clone(),
+            Some(Value::String(_)) => return Err(ApiError::invalid(format!("messages[{i}].role"), "must not be empty")),
+            None | Some(Value::Null) => return Err(ApiError::invalid(format!("messages[{i}].role"), "is required")),
+            Some(_) => return Err(ApiError::invalid(format!("messages[{i}].role"), "must be a string")),
+        };
+        let content = match m.get("content") {
+            Some(Value::String(c)) => c.clone(),
+            None | Some(Value::Null) => return Err(ApiError::invalid(format!("messages[{i}].content"), "is required")),
+            Some(_) => return Err(ApiError::invalid(format!("messages[{i}].content"), "must be a string")),
+        };
+        chars += content.chars().count();
+        out.push(ChatMessage { role, content });
+    }
+    if chars > MAX_PROMPT_CHARS {
+        return Err(ApiError::invalid("messages", format!("hold {chars} characters of content; the limit is {MAX_PROMPT_CHARS}")));
+    }
+    Ok(out)
+}
+
 fn required_string(obj: &Map<String, Value>, field: &str) -> Result<String, ApiError> {
     match obj.get(field) {
         None | Some(Value::Null) => Err(ApiError::invalid(field, "is required")),
@@ -149,6 +203,16 @@ mod tests {
     use super::*;
 
     const LIMITS: Limits = Limits { max_tokens: 2048, vocab_size: 49152 };
+    const CHATML: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
+                          {% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+    fn chat() -> ChatSupport {
+        ChatSupport::load(Some(CHATML), None, Default::default()).unwrap()
+    }
+
+    fn parse(body: &[u8], limits: &Limits) -> Result<JobSpec, ApiError> {
+        super::parse(body, limits, &chat())
+    }
 
     fn field_of(body: &str) -> String {
         let e = parse(body.as_bytes(), &LIMITS).unwrap_err();
@@ -192,6 +256,15 @@ mod tests {
             (r#"{"job_id":"a","prompt":"x","seed":-1}"#, "seed"),
             (r#"{"job_id":"a","prompt":"x","seed":"1"}"#, "seed"),
             (r#"{"job_id":"a","prompt":"x","temprature":1}"#, "temprature"),
+            (r#"{"job_id":"a","prompt":"x","messages":[{"role":"user","content":"x"}]}"#, "messages"),
+            (r#"{"job_id":"a","messages":[]}"#, "messages"),
+            (r#"{"job_id":"a","messages":"hi"}"#, "messages"),
+            (r#"{"job_id":"a","messages":["hi"]}"#, "messages[0]"),
+            (r#"{"job_id":"a","messages":[{"content":"x"}]}"#, "messages[0].role"),
+            (r#"{"job_id":"a","messages":[{"role":"","content":"x"}]}"#, "messages[0].role"),
+            (r#"{"job_id":"a","messages":[{"role":"user","content":"x"},{"role":"user"}]}"#, "messages[1].content"),
+            (r#"{"job_id":"a","messages":[{"role":"user","content":3}]}"#, "messages[0].content"),
+            (r#"{"job_id":"a","messages":[{"role":"user","content":"x","name":"bob"}]}"#, "messages[0].name"),
             (r#"[1,2]"#, "body"),
             (r#"{"job_id":"a""#, "body"),
             ("  ", "body"),
@@ -203,5 +276,15 @@ mod tests {
         assert_eq!(field_of(&long), "prompt");
         let ok = format!(r#"{{"job_id":"a","prompt":"{}"}}"#, "é".repeat(MAX_PROMPT_CHARS));
         assert!(parse(ok.as_bytes(), &LIMITS).is_ok());
+    }
+
+    #[test]
+    fn messages_render_through_the_chat_template() {
+        let s = parse(br#"{"job_id":"a","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}]}"#, &LIMITS).unwrap();
+        assert_eq!(s.prompt, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+        let none = ChatSupport::load(None, None, Default::default()).unwrap();
+        let e = super::parse(br#"{"job_id":"a","messages":[{"role":"user","content":"Hi"}]}"#, &LIMITS, &none).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("messages"));
+        assert!(e.message.contains("no chat template"), "{}", e.message);
     }
 }

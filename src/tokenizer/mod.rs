@@ -100,6 +100,9 @@ pub struct Tokenizer {
     /// llama.cpp's detokenizer drops one leading space of the first piece (SentencePiece's
     /// space prefix).
     strip_first_space: bool,
+    /// Texts of the BOS and EOS tokens ("" when there are none), for chat templates.
+    bos_text: String,
+    eos_text: String,
 }
 
 fn id_if_valid(id: Option<u32>, n: usize) -> Option<u32> {
@@ -180,6 +183,7 @@ impl Tokenizer {
             })
             .collect();
 
+        let text_of = |id: Option<u32>| id.map(|i| String::from_utf8_lossy(&v.tokens[i as usize]).into_owned()).unwrap_or_default();
         Ok(Tokenizer {
             engine,
             special,
@@ -188,6 +192,8 @@ impl Tokenizer {
             suffix: if v.add_eos == Some(true) { eos.into_iter().collect() } else { Vec::new() },
             eog,
             strip_first_space,
+            bos_text: text_of(bos),
+            eos_text: text_of(eos),
         })
     }
 
@@ -206,7 +212,13 @@ impl Tokenizer {
         }
         eog.sort_unstable();
         eog.dedup();
+        let text_of = |id: Option<&u32>| {
+            id.and_then(|id| parts.special_texts.iter().find(|(i, _)| i == id)).map(|(_, t)| t.clone()).unwrap_or_default()
+        };
+        let (bos_text, eos_text) = (text_of(parts.prefix.first()), text_of(parts.suffix.last()));
         Ok(Tokenizer {
+            bos_text,
+            eos_text,
             engine: Engine::HfJson(parts.hf),
             special: parts.special,
             pieces: parts.pieces,
@@ -292,6 +304,17 @@ impl Tokenizer {
             bytes.extend_from_slice(piece);
         }
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// What a chat template needs to know about BOS/EOS: their texts and whether encoding adds
+    /// them itself.
+    pub fn template_tokens(&self) -> crate::chat::TemplateTokens {
+        crate::chat::TemplateTokens {
+            bos: self.bos_text.clone(),
+            eos: self.eos_text.clone(),
+            tokenizer_adds_bos: !self.prefix.is_empty(),
+            tokenizer_adds_eos: !self.suffix.is_empty(),
+        }
     }
 
     /// Tokens that end generation: eos/eot/eom from metadata plus the well-known end markers.
