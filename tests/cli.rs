@@ -153,3 +153,23 @@ fn every_instruction_set_variant_gives_the_same_logits() {
         }
     }
 }
+
+/// `tokenize` prints llama.cpp's ids for SmolLM2 (the committed reference) as a JSON array,
+/// `--decode` gives the text back, and `--no-parse-special` keeps special-token text literal.
+#[test]
+fn tokenize_prints_ids_as_json_and_decodes_them_back() {
+    let Some(model) = test_model() else { return };
+    let m = model.to_str().unwrap();
+    let text = "<|im_start|>user\nWrite a haiku.<|im_end|>\n";
+    let o = run(&["tokenize", "--model", m, "--text", text]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids: Vec<u32> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ids[0], 1, "<|im_start|> is one token");
+    let literal: Vec<u32> = serde_json::from_slice(&run(&["tokenize", "--model", m, "--text", text, "--no-parse-special"]).stdout).unwrap();
+    assert!(literal.len() > ids.len() && !literal.contains(&1));
+    let list = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let o = run(&["tokenize", "--model", m, "--decode", &list]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), "user\nWrite a haiku.\n", "control tokens decode to nothing");
+    let o = run(&["tokenize", "--model", m, "--decode", "49152"]);
+    assert!(!o.status.success() && stderr(&o).contains("outside the vocabulary"), "{}", stderr(&o));
+}

@@ -140,3 +140,125 @@ fn own_cases_match_llama_cpp_on_every_claimed_vocabulary() {
     }
     assert!(failures.is_empty(), "{} of {total} cases differ:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// A tokenizer.json in Hugging Face's layout for a byte-level BPE vocabulary of a GGUF, with the
+/// pre-tokenizer its model publishes (GPT-2: HF's own ByteLevel regex; Llama 3: its Split regex
+/// followed by ByteLevel without a regex).
+fn tokenizer_json(v: &worker_orcd::tokenizer::vocab::GgufVocab, pre_tokenizer: serde_json::Value, ignore_merges: bool) -> String {
+    use worker_orcd::tokenizer::vocab::token_type;
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        v.tokens.iter().enumerate().map(|(id, t)| (String::from_utf8(t.clone()).unwrap(), serde_json::json!(id))).collect();
+    let added: Vec<serde_json::Value> = v
+        .tokens
+        .iter()
+        .zip(&v.token_types)
+        .enumerate()
+        .filter(|(_, (_, &ty))| ty == token_type::CONTROL || ty == token_type::USER_DEFINED)
+        .map(|(id, (t, &ty))| {
+            serde_json::json!({"id": id, "content": String::from_utf8_lossy(t), "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": ty == token_type::USER_DEFINED, "special": ty == token_type::CONTROL})
+        })
+        .collect();
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
+        "pre_tokenizer": pre_tokenizer,
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
+            "fuse_unk": false, "byte_fallback": false, "ignore_merges": ignore_merges, "vocab": vocab, "merges": v.merges},
+    })
+    .to_string()
+}
+
+/// The hf-json kind (`--tokenizer tokenizer.json`): tokenizer.json files in Hugging Face's layout
+/// for the GPT-2 and Llama 3 vocabularies give llama.cpp's ids on every case of its test files.
+#[test]
+fn tokenizer_json_files_match_llama_cpp_case_for_case() {
+    let Some(dir) = vocab_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let llama3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    let flavours = [
+        ("gpt-2", serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}), false),
+        (
+            "llama-bpe",
+            serde_json::json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": llama3}, "behavior": "Isolated", "invert": false},
+                {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}),
+            true,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, pre, ignore_merges) in flavours {
+        let model = Model::load(&dir.join(format!("ggml-vocab-{name}.gguf")), ModelParams { vocab_only: true, ..Default::default() }).unwrap();
+        let vocab = worker_orcd::model_vocab::gguf_vocab(&model).unwrap();
+        let path = tmp.path().join(format!("{name}.tokenizer.json"));
+        std::fs::write(&path, tokenizer_json(&vocab, pre, ignore_merges)).unwrap();
+        let tokenizer = worker_orcd::tokenizer::Tokenizer::from_hf_json(&path, Some(&vocab)).unwrap();
+        assert_eq!(tokenizer.kind().as_str(), "hf-json");
+        for (text, want) in cases(&dir, name) {
+            let got = tokenizer.encode_with(&text, false, false).unwrap();
+            if got != want {
+                failures.push(format!("{name} (hf-json): {text:?}\n  ours      {got:?}\n  llama.cpp {want:?}"));
+            }
+            let back = tokenizer.decode(&want);
+            if back != text {
+                failures.push(format!("{name} (hf-json): {text:?} decodes back as {back:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} cases differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// decode(encode(s)) == s for random Unicode strings (ASCII, whitespace runs, Latin, Cyrillic,
+/// Greek, Arabic, CJK, Hangul, emoji and other 4-byte characters, combining marks) on every
+/// claimed vocabulary: byte-level BPE and SentencePiece byte fallback can represent any text.
+#[test]
+fn random_unicode_round_trips_on_every_claimed_vocabulary() {
+    let Some(dir) = vocab_dir() else { return };
+    const RANGES: &[(u32, u32)] = &[
+        (0x20, 0x7e),
+        (0x20, 0x20),
+        (0x0a, 0x0a),
+        (0x09, 0x09),
+        (0xa0, 0x17f),
+        (0x300, 0x36f),
+        (0x391, 0x3c9),
+        (0x410, 0x44f),
+        (0x621, 0x64a),
+        (0x4e00, 0x9fff),
+        (0xac00, 0xd7a3),
+        (0x1f300, 0x1f64f),
+        (0x1d400, 0x1d7ff),
+        (0x20000, 0x2a6df),
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let strings: Vec<String> = (0..200)
+        .map(|_| {
+            let len = 1 + next() % 40;
+            (0..len)
+                .map(|_| {
+                    let (lo, hi) = RANGES[(next() % RANGES.len() as u64) as usize];
+                    char::from_u32(lo + (next() % u64::from(hi - lo + 1)) as u32).unwrap()
+                })
+                .collect()
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for name in CLAIMED {
+        let model = Model::load(&dir.join(format!("ggml-vocab-{name}.gguf")), ModelParams { vocab_only: true, ..Default::default() }).unwrap();
+        let tokenizer = load_tokenizer(&model).unwrap();
+        for s in &strings {
+            let back = tokenizer.decode(&tokenizer.encode_with(s, false, false).unwrap());
+            if &back != s {
+                failures.push(format!("{name}: {s:?} came back as {back:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} round trips differ:\n{}", failures.len(), strings.len() * CLAIMED.len(), failures.join("\n"));
+}

@@ -20,8 +20,14 @@ pub struct TokenizeArgs {
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Text to tokenize (BOS/EOS added as the metadata says).
-    #[arg(long, conflicts_with = "decode")]
+    #[arg(long, conflicts_with_all = ["decode", "text_file"])]
     pub text: Option<String>,
+    /// Tokenize the contents of this file instead of --text.
+    #[arg(long, conflicts_with = "decode")]
+    pub text_file: Option<PathBuf>,
+    /// Print to stderr how long tokenizing took (best of 10 runs).
+    #[arg(long)]
+    pub timing: bool,
     /// Comma-separated ids to turn back into text.
     #[arg(long)]
     pub decode: Option<String>,
@@ -34,9 +40,24 @@ pub fn run(args: &TokenizeArgs) -> Result<()> {
     let model = Model::load(&args.model, ModelParams { vocab_only: true, ..Default::default() })
         .map_err(|e| anyhow::anyhow!("cannot load {} ({}): {}", args.model.display(), ffi::status_name(e.kind), e.message))?;
     let tokenizer = load_tokenizer_with(&model, args.tokenizer.as_deref())?;
-    match (&args.text, &args.decode) {
+    let text = match &args.text_file {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+        None => args.text.clone(),
+    };
+    match (&text, &args.decode) {
         (Some(text), None) => {
             let ids = tokenizer.encode(text, !args.no_parse_special)?;
+            if args.timing {
+                let best = (0..10)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        let _ = tokenizer.encode(text, !args.no_parse_special);
+                        t.elapsed()
+                    })
+                    .min()
+                    .unwrap_or_default();
+                eprintln!("tokenized {} bytes into {} tokens in {:.3} ms (best of 10)", text.len(), ids.len(), best.as_secs_f64() * 1e3);
+            }
             println!("{}", serde_json::to_string(&ids)?);
         }
         (None, Some(list)) => {
@@ -50,7 +71,7 @@ pub fn run(args: &TokenizeArgs) -> Result<()> {
             }
             print!("{}", tokenizer.decode(&ids));
         }
-        _ => bail!("give --text TEXT or --decode IDS"),
+        _ => bail!("give --text TEXT, --text-file PATH or --decode IDS"),
     }
     Ok(())
 }
