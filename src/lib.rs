@@ -8,6 +8,7 @@
 
 pub mod backend_report;
 pub mod chat;
+pub mod civil_date;
 pub mod cli;
 pub mod daemon;
 pub mod engine;

@@ -46,16 +46,8 @@ fn every_llama_cpp_template_renders_as_llama_cpp_renders_it() {
     };
     // noon UTC of the day the reference was rendered, for templates that print today's date
     let day = reference["rendered_on"].as_str().unwrap();
-    let noon = {
-        let (y, m, d): (i64, i64, i64) = (day[..4].parse().unwrap(), day[5..7].parse().unwrap(), day[8..10].parse().unwrap());
-        // days from civil (proleptic Gregorian)
-        let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let doy = (153 * m + 2) / 5 + d - 1;
-        let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-        (days * 86_400 + 43_200) as u64
-    };
+    let days = worker_orcd::civil_date::days_from_civil(day[..4].parse().unwrap(), day[5..7].parse().unwrap(), day[8..10].parse().unwrap());
+    let noon = (days * 86_400 + 43_200) as u64;
     let conversations = &reference["conversations"];
 
     let mut failures = Vec::new();
