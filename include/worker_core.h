@@ -72,6 +72,13 @@ typedef struct wc_model_params {
     bool vocab_only;           /* load metadata and tokenizer only (no tensors required) */
     wc_progress_fn progress;   /* may be NULL */
     void *progress_user_data;
+    /* Context to reserve room for: the load fails with WC_ERR_OUT_OF_MEMORY before any weight is
+     * copied when weights plus one session of this context do not fit in the device's free memory
+     * (CUDA; the message names required and free bytes, device and model). 0: no check; negative:
+     * the model's training context. default 0 */
+    int32_t reserve_ctx;
+    /* CUDA: replay each session's decode step as a CUDA graph. default true */
+    bool cuda_graphs;
 } wc_model_params;
 
 wc_model_params wc_model_default_params(void);
@@ -151,6 +158,12 @@ typedef struct wc_device_info {
 
 wc_status wc_model_device_info(const wc_model *model, wc_device_info *out);
 
+/* Runs every backend op on random inputs through the CPU backend (the reference) and through the
+ * backend `params` selects, and reports the largest differences as JSON:
+ * {"ops": [{"op", "shape", "n", "max_abs", "ref_max_abs", "rel", "finite"}, ...]}. *json_out lives
+ * until the next call on this thread. The GPU tests hold the tolerances. */
+wc_status wc_backend_op_check(const wc_model_params *params, const char **json_out);
+
 /* Checks that every weight is still where the backend put it (CUDA: device memory with no host
  * mapping, by cudaPointerGetAttributes). Any thread may call it, also while a session evaluates. */
 wc_status wc_model_check_residency(const wc_model *model);
@@ -202,6 +215,11 @@ int32_t wc_session_n_ctx(const wc_session *session);
 
 /* Bytes of host (CPU) or device (CUDA) memory held by this session: KV cache and scratch. */
 uint64_t wc_session_memory_bytes(const wc_session *session);
+
+/* Backend memory (host on the CPU, VRAM on CUDA) a session of context n_ctx would allocate: its KV
+ * cache and scratch, exactly. wc_session_memory_bytes of such a session adds a fixed host-side
+ * logits buffer. */
+wc_status wc_model_session_bytes(const wc_model *model, int32_t n_ctx, uint64_t *out);
 
 /* ---------------------------------------------------------------------------------------------
  * Sampler: the next token from a row of logits (.specs/sampling.md). Fixed order: repetition

@@ -7,6 +7,7 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/model.h"
+#include "core/op_check.h"
 #include "core/sampler.h"
 #include "core/session.h"
 #include "worker_core.h"
@@ -84,6 +85,8 @@ wc_model_params wc_model_default_params(void) {
     p.vocab_only = false;
     p.progress = nullptr;
     p.progress_user_data = nullptr;
+    p.reserve_ctx = 0;
+    p.cuda_graphs = true;
     return p;
 }
 
@@ -252,6 +255,27 @@ int32_t wc_session_n_past(const wc_session *session) { return session ? session-
 int32_t wc_session_n_ctx(const wc_session *session) { return session ? session->impl->n_ctx() : 0; }
 
 uint64_t wc_session_memory_bytes(const wc_session *session) { return session ? session->impl->memory_bytes() : 0; }
+
+wc_status wc_backend_op_check(const wc_model_params *params, const char **json_out) {
+    if (!json_out) return null_arg(&g_last_error, "json_out");
+    *json_out = nullptr;
+    static thread_local std::string report;
+    const wc_model_params p = params ? *params : wc_model_default_params();
+    return guarded(&g_last_error, [&] {
+        wc_model_params cpu = wc_model_default_params();
+        cpu.n_threads = 1;
+        auto ref = wc::make_backend(cpu);
+        auto dut = wc::make_backend(p);
+        report = wc::check_ops(*ref, *dut);
+        *json_out = report.c_str();
+    });
+}
+
+wc_status wc_model_session_bytes(const wc_model *model, int32_t n_ctx, uint64_t *out) {
+    if (!model) return null_arg(&g_last_error, "model");
+    if (!out) return null_arg(&model->impl->last_error, "out");
+    return guarded(&model->impl->last_error, [&] { *out = model->impl->session_memory_bytes(n_ctx); });
+}
 
 wc_status wc_backend_probe(wc_backend_kind kind, int32_t gpu_device) {
     return guarded(&g_last_error, [&] { wc::probe_backend(kind, gpu_device); });

@@ -1,19 +1,24 @@
 // architecture.cpp — the registry of model adapters and the shared ForwardState plumbing.
 #include "core/architecture.h"
 
+#include <functional>
+
 #include "core/error.h"
 #include "models/llama.h"
 
 namespace wc {
 
 ForwardState::~ForwardState() {
-    for (void *p : blocks_) backend_.release(p);
+    if (!backend_) return;
+    backend_->forget_state(*this);
+    for (void *p : blocks_) backend_->release(p);
 }
 
 void *ForwardState::allocate(size_t bytes) {
-    void *p = backend_.alloc(bytes);
-    blocks_.push_back(p);
     bytes_ += bytes;
+    if (!backend_) return nullptr;
+    void *p = backend_->alloc(bytes);
+    blocks_.push_back(p);
     return p;
 }
 
@@ -32,17 +37,21 @@ std::unique_ptr<Architecture> build(const std::string &arch, const GgufFile &fil
 
 }  // namespace
 
-std::unique_ptr<Architecture> make_architecture(const GgufFile &file, Backend &backend) {
-    const std::string arch = file.require_string("general.architecture");
-    std::unique_ptr<Architecture> adapter;
+void with_file_context(const GgufFile &file, const std::function<void()> &body) {
     try {
-        adapter = build(arch, file, backend);
+        body();
     } catch (const CoreError &e) {
         // Backend errors (an unsupported tensor type, out of memory) do not know the file.
         const std::string msg = e.what();
         if (msg.rfind(file.path(), 0) == 0) throw;
         fail(e.status(), file.path() + ": " + msg);
     }
+}
+
+std::unique_ptr<Architecture> make_architecture(const GgufFile &file, Backend &backend) {
+    const std::string arch = file.require_string("general.architecture");
+    std::unique_ptr<Architecture> adapter;
+    with_file_context(file, [&] { adapter = build(arch, file, backend); });
     if (adapter) return adapter;
     fail(WC_ERR_UNSUPPORTED, strfmt("%s: architecture '%s' is not supported (supported: %s)", file.path().c_str(),
                                     arch.c_str(), supported_architectures()));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,14 +25,15 @@ struct ModelDims {
 };
 
 // Buffers one session needs, in backend memory; released through the backend that made them.
+// Built without a backend, it only counts the bytes it would allocate (Architecture::state_bytes).
 class ForwardState {
 public:
-    ForwardState(Backend &backend) : backend_(backend) {}
+    explicit ForwardState(Backend *backend) : backend_(backend) {}
     virtual ~ForwardState();
     ForwardState(const ForwardState &) = delete;
     ForwardState &operator=(const ForwardState &) = delete;
 
-    // Zero-filled backend memory owned by this state.
+    // Zero-filled backend memory owned by this state (nullptr when only counting).
     void *allocate(size_t bytes);
     size_t bytes() const { return bytes_; }
 
@@ -41,7 +43,7 @@ public:
     float *logits = nullptr;  // [max_logit_rows, n_vocab], written by logits()
 
 protected:
-    Backend &backend_;
+    Backend *backend_;
 
 private:
     std::vector<void *> blocks_;
@@ -58,7 +60,14 @@ class Architecture {
 public:
     virtual ~Architecture() = default;
     virtual const ModelDims &dims() const = 0;
-    virtual std::unique_ptr<ForwardState> new_state(Backend &backend, int n_ctx) const = 0;
+    // Backend bytes the weights will take once loaded (Backend::weight_footprint summed).
+    virtual size_t weight_footprint() const = 0;
+    // Copies the weights the constructor validated into the backend, one tensor at a time.
+    virtual void load_weights() = 0;
+    // The buffers of one session; with backend == nullptr nothing is allocated, only counted.
+    virtual std::unique_ptr<ForwardState> new_state(Backend *backend, int n_ctx) const = 0;
+    // Backend bytes of one session of context n_ctx: exactly what new_state allocates.
+    size_t state_bytes(int n_ctx) const { return new_state(nullptr, n_ctx)->bytes(); }
     // Runs the layers for tokens[0..n) at positions pos0.. (n <= state.max_batch), appending to
     // the KV cache and leaving each position's final normalised hidden state in the state.
     virtual void forward(ForwardState &state, const int32_t *tokens, int n, int pos0, const AbortCheck &abort) const = 0;
@@ -68,8 +77,11 @@ public:
 };
 
 // The adapter for the file's general.architecture; an unsupported one is an error listing the
-// supported names. Validates every tensor the adapter needs (presence, shape, type).
+// supported names. Validates every tensor the adapter needs (presence, shape) but copies none:
+// that is load_weights(), after the caller has checked that everything fits.
 std::unique_ptr<Architecture> make_architecture(const GgufFile &file, Backend &backend);
+// Runs `body`, prefixing the file's path to a CoreError that does not name it already.
+void with_file_context(const GgufFile &file, const std::function<void()> &body);
 const char *supported_architectures();
 
 }  // namespace wc

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -45,6 +46,8 @@ struct KvLayer {
 };
 
 // Where a backend runs and how much memory it has (wc_device_info).
+class ForwardState;
+
 struct DeviceStatus {
     std::string name = "cpu";
     int index = -1;
@@ -60,6 +63,18 @@ public:
     virtual wc_backend_kind kind() const = 0;
     virtual std::string describe() const = 0;   // e.g. "cpu (avx512, 2 threads)"
     virtual int n_threads() const = 0;
+
+    // Bytes this backend's copy of `t` takes (as a matrix, or as an f32 vector); 0 where ops read
+    // the memory-mapped file directly.
+    virtual size_t weight_footprint(const GgufTensor &t, bool as_vector) const { (void)t, (void)as_vector; return 0; }
+    // Called once, before any upload, with the summed footprints and the bytes one session of the
+    // reserved context needs (0: no context reserved). Throws CoreError(WC_ERR_OUT_OF_MEMORY),
+    // naming `model_path`, when they cannot fit; the CUDA backend allocates its one weight arena here.
+    virtual void reserve(size_t weight_bytes, size_t session_bytes, int n_ctx, const std::string &model_path) {
+        (void)weight_bytes, (void)session_bytes, (void)n_ctx, (void)model_path;
+    }
+    // Told the bytes of each uploaded chunk of weights (drives the load progress).
+    std::function<void(size_t)> on_upload;
 
     // Makes a model tensor usable by this backend's ops. Throws CoreError on unsupported types.
     virtual Weight upload_matrix(const GgufTensor &t) = 0;
@@ -88,6 +103,18 @@ public:
     virtual void add(float *x, const float *y, int64_t n) = 0;
     // Copies n floats to host memory.
     virtual void to_host(const float *src, float *dst_host, size_t n) = 0;
+    // Copies `bytes` from host memory into backend memory (tests feed ops with it).
+    virtual void from_host(void *dst, const void *src_host, size_t bytes) = 0;
+
+    // One decode step of `state`: `step` issues the forward pass of one token at position `pos`
+    // and the output head. The CUDA backend captures it once per state as a CUDA graph that reads
+    // the token and the position from device memory, then replays it; others just call `step`.
+    virtual void decode_step(const ForwardState &state, int32_t token, int pos, const std::function<void()> &step) {
+        (void)state, (void)token, (void)pos;
+        step();
+    }
+    // `state` is going away: drop whatever was kept for it (its decode graph).
+    virtual void forget_state(const ForwardState &state) { (void)state; }
 
     virtual DeviceStatus device_status() const { return DeviceStatus{}; }
     // Throws CoreError when a weight is no longer where the backend put it (CUDA: device memory

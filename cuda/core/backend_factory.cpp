@@ -9,13 +9,13 @@ namespace wc {
 #if defined(WC_WITH_CUDA)
 std::unique_ptr<Backend> make_cuda_backend(const wc_model_params &params);  // cuda/gpu
 void probe_cuda_device(int device);                                          // cuda/gpu
-#endif
-
+#else
 namespace {
 [[noreturn]] void no_cuda_build() {
     fail(WC_ERR_BACKEND_UNAVAILABLE, "cuda: built_without_cuda: built without CUDA support (rebuild with `cargo build --features cuda`)");
 }
 }  // namespace
+#endif
 
 std::unique_ptr<Backend> make_backend(const wc_model_params &params) {
     switch (params.backend) {

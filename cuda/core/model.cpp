@@ -1,8 +1,10 @@
 // model.cpp — loading: parse and validate the file, build the backend and the architecture
-// adapter (which checks every tensor it needs), read tokenizer metadata, and touch every weight
-// page once so the first request does not pay for page faults (that pass drives the progress).
+// adapter (which checks every tensor it needs), read tokenizer metadata, check that weights and a
+// session fit, then copy the weights to the backend (or, on the CPU, touch every mapped page once
+// so the first request does not pay for page faults); either pass drives the progress.
 #include "core/model.h"
 
+#include <algorithm>
 #include <map>
 
 #include "core/error.h"
@@ -53,23 +55,46 @@ Model::Model(const std::string &path, const wc_model_params &params) {
             fail(WC_ERR_GGUF_FORMAT, strfmt("%s: the vocabulary has %zu tokens but the model has %d rows of embeddings",
                                             path.c_str(), tok_.tokens.size(), arch_->dims().n_vocab));
         }
-        // Touch each page of tensor data once (the CPU backend reads weights from the mapping).
-        uint64_t total = 0, done = 0;
+        // Everything must fit before the first byte is copied: weights plus one session of the
+        // reserved context (a negative reserve_ctx means the training context).
+        const int reserve_ctx = params.reserve_ctx < 0 ? arch_->dims().n_ctx_train : params.reserve_ctx;
+        const size_t weight_bytes = arch_->weight_footprint();
+        const size_t session_bytes = reserve_ctx > 0 ? session_memory_bytes(reserve_ctx) : 0;
+        with_file_context(*file_, [&] { backend_->reserve(weight_bytes, session_bytes, reserve_ctx, path); });
+
+        uint64_t total = 0, done = 0, next_report = 0;
         for (const GgufTensor &t : file_->tensors()) total += t.nbytes;
-        volatile uint8_t sink = 0;
-        uint64_t next_report = 0;
-        for (const GgufTensor &t : file_->tensors()) {
-            for (uint64_t off = 0; off < t.nbytes; off += 4096) sink ^= t.data[off];
-            done += t.nbytes;
+        auto advance = [&](uint64_t bytes) {
+            done += bytes;
             if (done >= next_report) {
-                report(0.05f + 0.95f * (float)done / (float)(total ? total : 1));
+                report(0.05f + 0.95f * (float)std::min(done, total) / (float)(total ? total : 1));
                 next_report = done + (total / 50 + 1);
             }
+        };
+        if (weight_bytes > 0) {
+            // The backend copies the weights: its upload drives the progress.
+            backend_->on_upload = [&](size_t bytes) { advance(bytes); };
+            with_file_context(*file_, [&] { arch_->load_weights(); });
+            backend_->on_upload = nullptr;
+        } else {
+            // Ops read the mapping: touch each page once so the first request does not pay for faults.
+            arch_->load_weights();
+            volatile uint8_t sink = 0;
+            for (const GgufTensor &t : file_->tensors()) {
+                for (uint64_t off = 0; off < t.nbytes; off += 4096) sink ^= t.data[off];
+                advance(t.nbytes);
+            }
+            (void)sink;
         }
-        (void)sink;
     }
     fill_info();
     report(1.0f);
+}
+
+size_t Model::session_memory_bytes(int n_ctx) const {
+    if (!arch_) fail(WC_ERR_INVALID_ARGUMENT, "model was loaded vocab-only; it has no sessions");
+    if (n_ctx <= 0 || n_ctx > kMaxContext) fail(WC_ERR_INVALID_ARGUMENT, strfmt("context size %d is out of range", n_ctx));
+    return arch_->state_bytes(n_ctx);
 }
 
 void Model::read_tokenizer() {

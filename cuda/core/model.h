@@ -14,6 +14,9 @@
 
 namespace wc {
 
+// Largest context a session accepts (positions are int32; the KV cache is sized from it).
+constexpr int kMaxContext = 1 << 22;
+
 struct TokenizerMeta {
     std::string model, pre, model_name;
     bool has_chat_template = false;
@@ -37,6 +40,8 @@ public:
     const Architecture *arch() const { return arch_.get(); }
     const TokenizerMeta &tokenizer() const { return tok_; }
     const wc_model_info &info() const { return info_; }
+    // Backend bytes one session of context n_ctx allocates (KV cache and scratch).
+    size_t session_memory_bytes(int n_ctx) const;
 
     std::string last_error;  // per-handle message for the C ABI
 

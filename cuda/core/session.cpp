@@ -21,9 +21,9 @@ const Architecture &require_arch(Model &m) {
 Session::Session(Model &model, const wc_session_params &params) : model_(model), arch_(require_arch(model)) {
     const ModelDims &d = arch_.dims();
     n_ctx_ = params.n_ctx > 0 ? params.n_ctx : d.n_ctx_train;
-    if (n_ctx_ <= 0 || n_ctx_ > (1 << 22)) fail(WC_ERR_INVALID_ARGUMENT, strfmt("context size %d is out of range", n_ctx_));
+    if (n_ctx_ <= 0 || n_ctx_ > kMaxContext) fail(WC_ERR_INVALID_ARGUMENT, strfmt("context size %d is out of range", n_ctx_));
     abort_.flag = params.abort_flag;
-    state_ = arch_.new_state(model.backend(), n_ctx_);
+    state_ = arch_.new_state(&model.backend(), n_ctx_);
     host_logits_.resize((size_t)state_->max_logit_rows * d.n_vocab);
     if (params.logit_log_path && params.logit_log_path[0]) {
         log_ = std::make_unique<LogitLog>(params.logit_log_path, params.logit_log_top_k);
@@ -60,13 +60,23 @@ void Session::eval(const int32_t *tokens, int n, float *last_logits, float *all_
     for (int done = 0; done < n;) {
         const int chunk = std::min(n - done, state_->max_batch);
         const bool last_chunk = done + chunk == n;
-        arch_.forward(*state_, tokens + done, chunk, pos, abort_);
         // Rows whose logits someone wants: all of them when logging or returning all, else the last.
         const bool every_row = log_ || all_logits;
         const int first_row = every_row ? 0 : (last_chunk && last_logits ? chunk - 1 : chunk);
+        // A single token with its logits wanted is a decode step: one unit the backend may replay.
+        const bool decode_step = chunk == 1 && first_row == 0;
+        if (decode_step) {
+            abort_();
+            model_.backend().decode_step(*state_, tokens[done], pos, [&] {
+                arch_.forward(*state_, tokens + done, 1, pos, abort_);
+                arch_.logits(*state_, 0, 1);
+            });
+        } else {
+            arch_.forward(*state_, tokens + done, chunk, pos, abort_);
+        }
         for (int r0 = first_row; r0 < chunk; r0 += state_->max_logit_rows) {
             const int count = std::min(chunk - r0, state_->max_logit_rows);
-            arch_.logits(*state_, r0, count);
+            if (!decode_step) arch_.logits(*state_, r0, count);
             model_.backend().to_host(state_->logits, host_logits_.data(), (size_t)count * V);
             for (int r = 0; r < count; ++r) {
                 const int row = r0 + r, idx = done + row;

@@ -104,4 +104,6 @@ void CpuBackend::add(float *x, const float *y, int64_t n) { cpu::add(pool_, x, y
 
 void CpuBackend::to_host(const float *src, float *dst_host, size_t n) { std::memcpy(dst_host, src, n * sizeof(float)); }
 
+void CpuBackend::from_host(void *dst, const void *src_host, size_t bytes) { std::memcpy(dst, src_host, bytes); }
+
 }  // namespace wc

@@ -32,6 +32,7 @@ public:
     void swiglu(const float *gate, const float *up, float *out, int64_t n) override;
     void add(float *x, const float *y, int64_t n) override;
     void to_host(const float *src, float *dst_host, size_t n) override;
+    void from_host(void *dst, const void *src_host, size_t bytes) override;
 
 private:
     ThreadPool pool_;

@@ -68,6 +68,33 @@ __device__ __forceinline__ float block_dot(const void *row, int64_t bi, const fl
     }
 }
 
+// The 32 weights of block `bi` of a quantized row, dequantized into registers.
+template <TensorType T>
+__device__ __forceinline__ void dequantize_block(const void *row, int64_t bi, float w[32]) {
+    if constexpr (T == TensorType::Q8_0) {
+        const block_q8_0 &b = static_cast<const block_q8_0 *>(row)[bi];
+        const float d = f16f(b.d);
+#pragma unroll
+        for (int k = 0; k < 32; ++k) w[k] = d * b.qs[k];
+    } else if constexpr (T == TensorType::Q4_0) {
+        const block_q4_0 &b = static_cast<const block_q4_0 *>(row)[bi];
+        const float d = f16f(b.d);
+#pragma unroll
+        for (int k = 0; k < 16; ++k) {
+            w[k] = d * ((b.qs[k] & 0x0f) - 8);
+            w[k + 16] = d * ((b.qs[k] >> 4) - 8);
+        }
+    } else {  // Q4_1
+        const block_q4_1 &b = static_cast<const block_q4_1 *>(row)[bi];
+        const float d = f16f(b.d), m = f16f(b.m);
+#pragma unroll
+        for (int k = 0; k < 16; ++k) {
+            w[k] = fmaf(d, (float)(b.qs[k] & 0x0f), m);
+            w[k + 16] = fmaf(d, (float)(b.qs[k] >> 4), m);
+        }
+    }
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -7,7 +7,9 @@ namespace wc::gpu {
 
 namespace {
 
-__global__ void rope_pairs(float *x, int n, int n_heads, int head_dim, int pos0, int n_rot, float base, float scale, bool neox) {
+__global__ void rope_pairs(float *x, int n, int n_heads, int head_dim, int pos0, const int *pos_dev, int n_rot, float base,
+                           float scale, bool neox) {
+    if (pos_dev) pos0 = *pos_dev;
     const int half = n_rot / 2;
     const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (int64_t)n * n_heads * half) return;
@@ -27,11 +29,11 @@ __global__ void rope_pairs(float *x, int n, int n_heads, int head_dim, int pos0,
 
 }  // namespace
 
-void rope(float *x, int n, int n_heads, int head_dim, int pos0, const RopeParams &p, cudaStream_t stream) {
+void rope(float *x, int n, int n_heads, int head_dim, int pos0, const int *pos_dev, const RopeParams &p, cudaStream_t stream) {
     const int64_t total = (int64_t)n * n_heads * (p.n_rot / 2);
     if (total <= 0) return;
     const int threads = 256;
-    rope_pairs<<<(unsigned)((total + threads - 1) / threads), threads, 0, stream>>>(x, n, n_heads, head_dim, pos0, p.n_rot,
+    rope_pairs<<<(unsigned)((total + threads - 1) / threads), threads, 0, stream>>>(x, n, n_heads, head_dim, pos0, pos_dev, p.n_rot,
                                                                                    p.freq_base, p.freq_scale, p.neox);
     CUDA_CHECK_LAUNCH();
 }

@@ -102,27 +102,59 @@ Llama::Llama(const GgufFile &f, Backend &backend) : backend_(backend) {
     if (!embd) fail(WC_ERR_GGUF_FORMAT, strfmt("%s: required tensor 'token_embd.weight' is missing", f.path().c_str()));
     dims_.n_vocab = (int)f.get_int(a + "vocab_size", embd->n_dims == 2 ? embd->ne[1] : 0);
     positive_key(f, a + "vocab_size", dims_.n_vocab);
-    tok_embd_ = backend.upload_matrix(require_tensor(f, "token_embd.weight", E, dims_.n_vocab));
-    output_norm_ = backend.upload_vector(require_tensor(f, "output_norm.weight", E, 0));
-    output_ = f.find_tensor("output.weight") ? backend.upload_matrix(require_tensor(f, "output.weight", E, dims_.n_vocab)) : tok_embd_;
+    tok_embd_t_ = &require_tensor(f, "token_embd.weight", E, dims_.n_vocab);
+    output_norm_t_ = &require_tensor(f, "output_norm.weight", E, 0);
+    output_t_ = f.find_tensor("output.weight") ? &require_tensor(f, "output.weight", E, dims_.n_vocab) : nullptr;
 
-    layers_.resize(dims_.n_layer);
+    layer_tensors_.resize(dims_.n_layer);
     for (int l = 0; l < dims_.n_layer; ++l) {
         auto name = [l](const char *what) { return strfmt("blk.%d.%s.weight", l, what); };
-        Layer &L = layers_[l];
-        L.attn_norm = backend.upload_vector(require_tensor(f, name("attn_norm"), E, 0));
-        L.wq = backend.upload_matrix(require_tensor(f, name("attn_q"), E, q_dim));
-        L.wk = backend.upload_matrix(require_tensor(f, name("attn_k"), E, kv_dim));
-        L.wv = backend.upload_matrix(require_tensor(f, name("attn_v"), E, kv_dim));
-        L.wo = backend.upload_matrix(require_tensor(f, name("attn_output"), q_dim, E));
-        L.ffn_norm = backend.upload_vector(require_tensor(f, name("ffn_norm"), E, 0));
-        L.w_gate = backend.upload_matrix(require_tensor(f, name("ffn_gate"), E, F));
-        L.w_up = backend.upload_matrix(require_tensor(f, name("ffn_up"), E, F));
-        L.w_down = backend.upload_matrix(require_tensor(f, name("ffn_down"), F, E));
+        LayerTensors &T = layer_tensors_[l];
+        T.attn_norm = &require_tensor(f, name("attn_norm"), E, 0);
+        T.wq = &require_tensor(f, name("attn_q"), E, q_dim);
+        T.wk = &require_tensor(f, name("attn_k"), E, kv_dim);
+        T.wv = &require_tensor(f, name("attn_v"), E, kv_dim);
+        T.wo = &require_tensor(f, name("attn_output"), q_dim, E);
+        T.ffn_norm = &require_tensor(f, name("ffn_norm"), E, 0);
+        T.w_gate = &require_tensor(f, name("ffn_gate"), E, F);
+        T.w_up = &require_tensor(f, name("ffn_up"), E, F);
+        T.w_down = &require_tensor(f, name("ffn_down"), F, E);
     }
 }
 
-std::unique_ptr<ForwardState> Llama::new_state(Backend &backend, int n_ctx) const {
+size_t Llama::weight_footprint() const {
+    const Backend &be = backend_;
+    size_t bytes = be.weight_footprint(*tok_embd_t_, false) + be.weight_footprint(*output_norm_t_, true);
+    if (output_t_) bytes += be.weight_footprint(*output_t_, false);
+    for (const LayerTensors &T : layer_tensors_) {
+        bytes += be.weight_footprint(*T.attn_norm, true) + be.weight_footprint(*T.ffn_norm, true);
+        for (const GgufTensor *m : {T.wq, T.wk, T.wv, T.wo, T.w_gate, T.w_up, T.w_down}) bytes += be.weight_footprint(*m, false);
+    }
+    return bytes;
+}
+
+void Llama::load_weights() {
+    Backend &be = backend_;
+    tok_embd_ = be.upload_matrix(*tok_embd_t_);
+    output_norm_ = be.upload_vector(*output_norm_t_);
+    output_ = output_t_ ? be.upload_matrix(*output_t_) : tok_embd_;
+    layers_.resize(dims_.n_layer);
+    for (int l = 0; l < dims_.n_layer; ++l) {
+        const LayerTensors &T = layer_tensors_[l];
+        Layer &L = layers_[l];
+        L.attn_norm = be.upload_vector(*T.attn_norm);
+        L.wq = be.upload_matrix(*T.wq);
+        L.wk = be.upload_matrix(*T.wk);
+        L.wv = be.upload_matrix(*T.wv);
+        L.wo = be.upload_matrix(*T.wo);
+        L.ffn_norm = be.upload_vector(*T.ffn_norm);
+        L.w_gate = be.upload_matrix(*T.w_gate);
+        L.w_up = be.upload_matrix(*T.w_up);
+        L.w_down = be.upload_matrix(*T.w_down);
+    }
+}
+
+std::unique_ptr<ForwardState> Llama::new_state(Backend *backend, int n_ctx) const {
     auto s = std::make_unique<LlamaState>(backend);
     const size_t B = kMaxBatch, E = dims_.n_embd, F = dims_.n_ff;
     const size_t q_dim = (size_t)dims_.n_head * dims_.head_dim, kv_dim = (size_t)dims_.n_head_kv * dims_.head_dim;

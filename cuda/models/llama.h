@@ -14,11 +14,17 @@ public:
     Llama(const GgufFile &file, Backend &backend);
 
     const ModelDims &dims() const override { return dims_; }
-    std::unique_ptr<ForwardState> new_state(Backend &backend, int n_ctx) const override;
+    size_t weight_footprint() const override;
+    void load_weights() override;
+    std::unique_ptr<ForwardState> new_state(Backend *backend, int n_ctx) const override;
     void forward(ForwardState &state, const int32_t *tokens, int n, int pos0, const AbortCheck &abort) const override;
     void logits(ForwardState &state, int row0, int count) const override;
 
 private:
+    // The file's tensors, validated by the constructor and copied by load_weights().
+    struct LayerTensors {
+        const GgufTensor *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w_gate, *w_up, *w_down;
+    };
     struct Layer {
         const float *attn_norm;
         Weight wq, wk, wv, wo;
@@ -31,6 +37,8 @@ private:
     RopeParams rope_;
     AttentionShape attn_;
     float rms_eps_ = 1e-5f;
+    const GgufTensor *tok_embd_t_ = nullptr, *output_norm_t_ = nullptr, *output_t_ = nullptr;
+    std::vector<LayerTensors> layer_tensors_;
     Weight tok_embd_;
     const float *output_norm_ = nullptr;
     Weight output_;

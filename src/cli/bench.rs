@@ -83,6 +83,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "decode_tok_s": (median(decode.clone()) * 10.0).round() / 10.0,
         "threads": info.n_threads,
         "backend": backend,
+        "cuda_graph": matches!(info.backend, Backend::Cuda { .. }) && !args.model.no_cuda_graph,
         "model": args.model.model.display().to_string(),
         "quant": info.quant_kind,
         "prompt_tokens": args.prompt_tokens,

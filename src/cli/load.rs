@@ -14,7 +14,12 @@ pub fn load_model(args: &ModelArgs) -> Result<Model> {
         Some(device) => Backend::Cuda { device },
         None => Backend::Cpu,
     };
-    let params = ModelParams { backend, n_threads: args.threads.unwrap_or(0) as i32, ..Default::default() };
+    let params = ModelParams {
+        backend,
+        n_threads: args.threads.unwrap_or(0) as i32,
+        cuda_graphs: !args.no_cuda_graph,
+        ..Default::default()
+    };
     Model::load(&args.model, params).map_err(|e| {
         crate::backend_report::print_if_unavailable(&e, args.gpu_device);
         anyhow::anyhow!("cannot load model ({}): {}", ffi::status_name(e.kind), e.message)

@@ -51,4 +51,7 @@ pub struct ModelArgs {
     /// Tokenize with this tokenizer.json instead of the GGUF's vocabulary.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// CUDA: launch the decode step's kernels one by one instead of replaying a CUDA graph.
+    #[arg(long)]
+    pub no_cuda_graph: bool,
 }

@@ -68,7 +68,13 @@ pub struct DaemonArgs {
     /// Render `messages` with this Jinja chat template instead of the GGUF's own.
     #[arg(long)]
     pub chat_template_file: Option<PathBuf>,
+    /// CUDA: launch the decode step's kernels one by one instead of replaying a CUDA graph.
+    #[arg(long)]
+    pub no_cuda_graph: bool,
 }
+
+/// The core's largest context (kMaxContext in cuda/core/model.h).
+pub const MAX_CTX_SIZE: u32 = 1 << 22;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -104,6 +110,7 @@ pub struct DaemonConfig {
     pub residency_check: Duration,
     pub tokenizer: Option<PathBuf>,
     pub chat_template_file: Option<PathBuf>,
+    pub cuda_graphs: bool,
 }
 
 /// A file given on the command line must exist and be readable before the server starts.
@@ -146,8 +153,10 @@ impl DaemonArgs {
             return Err(format!("--port {port} is out of range (1024-65535)"));
         }
         let host: IpAddr = self.host.parse().map_err(|_| format!("--host '{}' is not an IP address", self.host))?;
-        if self.ctx_size == Some(0) {
-            return Err("--ctx-size must be at least 1".into());
+        if let Some(c) = self.ctx_size {
+            if !(1..=MAX_CTX_SIZE).contains(&c) {
+                return Err(format!("--ctx-size {c} is out of range (1-{MAX_CTX_SIZE})"));
+            }
         }
         if self.threads == Some(0) {
             return Err("--threads must be at least 1".into());
@@ -186,6 +195,7 @@ impl DaemonArgs {
             residency_check: Duration::from_secs(self.residency_check_sec),
             tokenizer: self.tokenizer,
             chat_template_file: self.chat_template_file,
+            cuda_graphs: !self.no_cuda_graph,
         })
     }
 }

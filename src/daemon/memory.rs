@@ -1,16 +1,7 @@
-//! The start-up memory check: a session for the configured context must fit in what the host
-//! has available, or the worker refuses to start (saying required vs available).
-
-use crate::ffi::ModelInfo;
-
-/// Bytes of one session's KV cache (f16 K and V for every layer) plus a margin for scratch.
-pub fn session_bytes(info: &ModelInfo, n_ctx: u32) -> u64 {
-    let head_dim = (info.n_embd / info.n_head.max(1)) as u64;
-    let kv = 2 * info.n_layer as u64 * n_ctx as u64 * info.n_head_kv as u64 * head_dim * 2;
-    // Activations for a full-context prefill and the logits row dominate the scratch.
-    let scratch = n_ctx as u64 * (info.n_embd as u64 * 4 * 8 + info.n_ff as u64 * 4 * 2) + info.n_vocab as u64 * 4;
-    kv + scratch
-}
+//! The start-up memory check on the CPU: a session for the configured context (its exact size
+//! comes from the core, `Model::session_bytes`) must fit in what the host has available, or the
+//! worker refuses to start (saying required vs available). On CUDA the core makes this check
+//! itself, before it copies any weight.
 
 /// MemAvailable from /proc/meminfo, if readable.
 pub fn available_bytes() -> Option<u64> {

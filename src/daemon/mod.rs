@@ -181,6 +181,9 @@ fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
         backend,
         n_threads: cfg.threads.unwrap_or(0) as i32,
         progress: Some(&mut progress),
+        // The core refuses before copying any weight when they and a full-context session do not fit.
+        reserve_ctx: cfg.ctx_size.map_or(-1, |c| c.min(i32::MAX as u32) as i32),
+        cuda_graphs: cfg.cuda_graphs,
         ..Default::default()
     };
     let model = Model::load(&cfg.model, params).map_err(|e| format!("({}) {}", ffi::status_name(e.kind), e.message))?;
@@ -206,7 +209,7 @@ fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
     if n_ctx > info.n_ctx_train as u32 {
         tracing::warn!("--ctx-size {n_ctx} is larger than the model's training context {}", info.n_ctx_train);
     }
-    let need = memory::session_bytes(&info, n_ctx);
+    let need = model.session_bytes(n_ctx.min(i32::MAX as u32) as i32).map_err(|e| format!("--ctx-size {n_ctx}: {}", e.message))?;
     let (available, device) = match cfg.device {
         Device::Cpu => (memory::available_bytes(), "cpu".to_string()),
         Device::Gpu(i) => {

@@ -524,3 +524,63 @@ fn session_parameters_are_checked() {
         assert!(fx.model_error().contains("/nonexistent-dir/log.jsonl"), "{}", fx.model_error());
     }
 }
+
+#[test]
+fn session_bytes_is_exactly_what_a_session_allocates() {
+    let tiny = TinyLlama::default();
+    let f = Fixture::from_gguf(&tiny.build(), false);
+    let bytes = |n_ctx: i32| {
+        let mut out = 0u64;
+        // SAFETY: live model, valid out-pointer.
+        let st = unsafe { sys::wc_model_session_bytes(f.model, n_ctx, &mut out) };
+        assert_eq!(st, S::WC_OK, "{}", f.model_error());
+        out
+    };
+    let (small, large) = (bytes(16), bytes(48));
+    // The KV cache grows by f16 K and V per layer and position; nothing else depends on n_ctx.
+    let kv_per_position = 2 * 2 * tiny.n_layer as u64 * tiny.n_head_kv as u64 * tiny.head_dim() as u64;
+    assert_eq!(large - small, 32 * kv_per_position);
+    // A session holds that backend memory plus one fixed host-side logits buffer.
+    let host_logits = |n_ctx: i32, expected: u64| {
+        let s = f.session(n_ctx, None);
+        // SAFETY: live session.
+        let held = unsafe { sys::wc_session_memory_bytes(s.raw) };
+        held - expected
+    };
+    assert_eq!(host_logits(16, small), host_logits(48, large));
+    let mut out = 0u64;
+    for bad in [0, -1, 1 << 23] {
+        // SAFETY: live model, valid out-pointer.
+        assert_eq!(unsafe { sys::wc_model_session_bytes(f.model, bad, &mut out) }, S::WC_ERR_INVALID_ARGUMENT, "n_ctx {bad}");
+    }
+    // SAFETY: NULL model and out pointers are reported, not dereferenced.
+    unsafe {
+        assert_eq!(sys::wc_model_session_bytes(null(), 16, &mut out), S::WC_ERR_INVALID_ARGUMENT);
+        assert_eq!(sys::wc_model_session_bytes(f.model, 16, null_mut()), S::WC_ERR_INVALID_ARGUMENT);
+    }
+}
+
+#[test]
+fn op_check_runs_every_op_and_the_cpu_backend_agrees_with_itself() {
+    let report: serde_json::Value = serde_json::from_str(&super::backend_op_check(super::Backend::Cpu).unwrap()).unwrap();
+    let ops = report["ops"].as_array().unwrap();
+    let names: std::collections::BTreeSet<&str> = ops.iter().map(|o| o["op"].as_str().unwrap()).collect();
+    for op in ["matmul_Q4_0", "matmul_Q4_1", "matmul_Q8_0", "matmul_F16", "matmul_BF16", "matmul_F32", "embed_Q4_1", "rms_norm",
+        "rope_norm", "rope_neox", "swiglu", "add", "attention_prefill", "attention_decode"] {
+        assert!(names.contains(op), "{op} missing from {names:?}");
+    }
+    for o in ops {
+        // One thread against two: the CPU backend's results do not depend on how work is split.
+        assert_eq!(o["finite"], true, "{o}");
+        assert_eq!(o["max_abs"].as_f64(), Some(0.0), "{o}");
+        assert!(o["ref_max_abs"].as_f64().unwrap() > 0.0, "the op produced nothing: {o}");
+    }
+    let mut p = default_model_params();
+    p.backend = sys::wc_backend_kind::WC_BACKEND_CUDA;
+    p.gpu_device = 99;
+    let mut json = null();
+    // SAFETY: valid params and out pointer.
+    let st = unsafe { sys::wc_backend_op_check(&p, &mut json) };
+    assert_eq!(st, S::WC_ERR_BACKEND_UNAVAILABLE, "{}", thread_error());
+    assert!(json.is_null());
+}

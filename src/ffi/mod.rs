@@ -114,6 +114,26 @@ pub fn probe_backend(backend: Backend) -> Result<()> {
     check(status, last_thread_error)
 }
 
+/// Runs every backend op on random inputs through the CPU backend and through `backend`, and
+/// returns the core's JSON report of the largest differences (`wc_backend_op_check`).
+pub fn backend_op_check(backend: Backend) -> Result<String> {
+    // SAFETY: plain-data default constructor.
+    let mut p = unsafe { sys::wc_model_default_params() };
+    match backend {
+        Backend::Cpu => p.n_threads = 2,
+        Backend::Cuda { device } => {
+            p.backend = sys::wc_backend_kind::WC_BACKEND_CUDA;
+            p.gpu_device = device;
+        }
+    }
+    let mut json: *const std::os::raw::c_char = std::ptr::null();
+    // SAFETY: p and json are valid for the call; the report stays valid until the next call on
+    // this thread, and it is copied before this function returns.
+    let status = unsafe { sys::wc_backend_op_check(&p, &mut json) };
+    check(status, last_thread_error)?;
+    Ok(owned(json))
+}
+
 pub struct ModelParams<'a> {
     pub backend: Backend,
     /// CPU threads; 0 = one per online core.
@@ -121,11 +141,16 @@ pub struct ModelParams<'a> {
     pub vocab_only: bool,
     /// Called with progress in [0, 1]; return false to cancel the load.
     pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
+    /// Fail the load before copying weights unless they and a session of this context fit
+    /// (CUDA); 0 = no check, negative = the training context.
+    pub reserve_ctx: i32,
+    /// CUDA: replay the decode step as a CUDA graph.
+    pub cuda_graphs: bool,
 }
 
 impl Default for ModelParams<'_> {
     fn default() -> Self {
-        ModelParams { backend: Backend::Cpu, n_threads: 0, vocab_only: false, progress: None }
+        ModelParams { backend: Backend::Cpu, n_threads: 0, vocab_only: false, progress: None, reserve_ctx: 0, cuda_graphs: true }
     }
 }
 
@@ -231,6 +256,8 @@ impl Model {
         }
         p.n_threads = params.n_threads;
         p.vocab_only = params.vocab_only;
+        p.reserve_ctx = params.reserve_ctx;
+        p.cuda_graphs = params.cuda_graphs;
         let mut callback = params.progress;
         let mut cb_ref: Option<&mut &mut dyn FnMut(f32) -> bool> = callback.as_mut();
         if let Some(cb) = cb_ref.as_mut() {
@@ -302,6 +329,15 @@ impl Model {
             free_bytes: d.free_bytes,
             weight_bytes: d.weight_bytes,
         })
+    }
+
+    /// Backend bytes (host on the CPU, VRAM on CUDA) a session of context `n_ctx` allocates.
+    pub fn session_bytes(&self, n_ctx: i32) -> Result<u64> {
+        let mut out = 0u64;
+        // SAFETY: raw is live; out is a valid pointer.
+        let status = unsafe { sys::wc_model_session_bytes(self.raw.as_ptr(), n_ctx, &mut out) };
+        check(status, || self.last_error())?;
+        Ok(out)
     }
 
     /// Checks that every weight is still where the backend put it (CUDA: device-only memory).

@@ -6,8 +6,11 @@ pub mod worker;
 
 use std::path::{Path, PathBuf};
 
+/// The repository root: where cargo built the tests, or $WORKER_ORCD_ROOT (a prebuilt test
+/// binary run from a copy of the repository elsewhere, as on a GPU machine).
 pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| std::env::var_os("WORKER_ORCD_ROOT").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from))
 }
 
 /// The worker binary cargo built for this test run, or $WORKER_ORCD_BIN (a prebuilt binary
