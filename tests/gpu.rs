@@ -162,3 +162,119 @@ fn serving_on_the_gpu_streams_reproduces_and_cancels() {
     let after = w.execute(&body("after", 1));
     assert_eq!(after.last().unwrap().event, "end");
 }
+
+/// Largest difference from the CPU twin, relative to the largest CPU output, per op family.
+/// The CPU quantizes activations to 8-bit blocks for quantized weights (as llama.cpp does); the
+/// CUDA kernels keep them in f32, so matmuls differ by that quantization.
+const MATMUL_REL: f64 = 0.03;
+/// Embedding rows are dequantized exactly; residual adds are exact.
+const EXACT_REL: f64 = 1e-6;
+const RMS_NORM_REL: f64 = 1e-5;
+/// Angles: the CPU multiplies base^(-2/n_rot) repeatedly (as ggml), CUDA calls powf; at
+/// position 8000 the angles differ in their last bits.
+const ROPE_REL: f64 = 2e-3;
+const SWIGLU_REL: f64 = 1e-4;
+/// q, K and V are rounded to f16 on both; sums run in a different order.
+const ATTENTION_REL: f64 = 2e-3;
+
+#[test]
+fn every_kernel_matches_its_cpu_twin() {
+    let Some(device) = gpu() else { return };
+    let report: Value = serde_json::from_str(&ffi::backend_op_check(Backend::Cuda { device }).unwrap()).unwrap();
+    let mut failures = Vec::new();
+    for o in report["ops"].as_array().unwrap() {
+        let op = o["op"].as_str().unwrap();
+        let limit = match op {
+            _ if op.starts_with("matmul_") => MATMUL_REL,
+            "embed_Q4_1" | "add" => EXACT_REL,
+            "rms_norm" => RMS_NORM_REL,
+            "rope_norm" | "rope_neox" => ROPE_REL,
+            "swiglu" => SWIGLU_REL,
+            "attention_prefill" | "attention_decode" => ATTENTION_REL,
+            other => panic!("no tolerance named for op {other}"),
+        };
+        let rel = o["rel"].as_f64().unwrap();
+        eprintln!("{op:<20} {:<32} rel {rel:.3e} (limit {limit:.0e})", o["shape"].as_str().unwrap());
+        if o["finite"] != true || rel > limit {
+            failures.push(o.to_string());
+        }
+    }
+    assert!(failures.is_empty(), "kernels outside their tolerance:\n{}", failures.join("\n"));
+}
+
+/// Greedy decoding of `steps` tokens after `prompt`; returns every step's logits.
+fn greedy_logits(model: &worker_orcd::ffi::Model, prompt: &[i32], steps: usize) -> Vec<Vec<f32>> {
+    let mut s = worker_orcd::ffi::Session::new(model, worker_orcd::ffi::SessionParams { n_ctx: 512, ..Default::default() }).unwrap();
+    let mut logits = s.prefill(prompt).unwrap();
+    let mut out = vec![logits.clone()];
+    for _ in 0..steps {
+        let next = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as i32;
+        s.decode_into(next, &mut logits).unwrap();
+        out.push(logits.clone());
+    }
+    out
+}
+
+#[test]
+fn the_decode_graph_replays_exactly_what_the_kernels_compute() {
+    let Some(device) = gpu() else { return };
+    let Some(model) = test_model() else { return };
+    let load = |graphs: bool| {
+        let params = worker_orcd::ffi::ModelParams { backend: Backend::Cuda { device }, cuda_graphs: graphs, ..Default::default() };
+        worker_orcd::ffi::Model::load(&model, params).unwrap()
+    };
+    let prompt = [1, 504, 3458, 282, 4649, 314, 2114, 30, 28, 216];
+    let eager = greedy_logits(&load(false), &prompt, 40);
+    let graphed = load(true);
+    // Twice on the same model: the second session gets a graph of its own.
+    for round in 0..2 {
+        let replayed = greedy_logits(&graphed, &prompt, 40);
+        for (step, (a, b)) in eager.iter().zip(&replayed).enumerate() {
+            assert!(a == b, "round {round}, step {step}: graph replay differs from eager launches");
+        }
+    }
+}
+
+#[test]
+fn a_context_that_cannot_fit_is_refused_and_a_job_without_memory_ends_with_vram_oom() {
+    let Some(device) = gpu() else { return };
+    let Some(model) = test_model() else { return };
+    let dev = device.to_string();
+    let probe = worker_orcd::ffi::Model::load(&model, Default::default()).unwrap();
+    let per_token = probe.session_bytes(2048).unwrap() - probe.session_bytes(1024).unwrap();
+    drop(probe);
+    // Worker A: a context whose session takes ~60 % of free VRAM. It fits at start-up.
+    let a = Worker::start_on(&model, &["--gpu-device", &dev], &[]);
+    let free = a.health()["vram_free_bytes"].as_u64().unwrap();
+    drop(a);
+    let ctx = ((free as f64 * 0.6) as u64 / (per_token / 1024)).min(4_000_000).to_string();
+    let big = ["--ctx-size", ctx.as_str(), "--max-tokens-out", ctx.as_str()];
+    let a = Worker::start_on(&model, &["--gpu-device", &dev], &big);
+    let b = Worker::start_on(&model, &["--gpu-device", &dev], &big);
+    // A job on A that takes its whole context's KV cache, and keeps it while it runs.
+    let huge = |id: &str| json!({"job_id": id, "prompt": "1, 2, 3,", "max_tokens": ctx.parse::<u64>().unwrap() - 16, "temperature": 0});
+    let mut holding = a.stream(&huge("holder"));
+    assert_eq!(holding.next().unwrap().event, "started");
+    assert_eq!(holding.next().unwrap().event, "token");
+    // B cannot get the same again: the job ends with VRAM_OOM ...
+    let events = b.execute(&huge("starved"));
+    let last = events.last().unwrap();
+    assert_eq!((last.event.as_str(), last.data["code"].as_str()), ("error", Some("VRAM_OOM")), "{events:?}");
+    // ... and a third worker asking for that context is refused at start-up, naming the numbers.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let o = Command::new(bin())
+        .args(["--worker-id", WORKER_ID, "--model", model.to_str().unwrap(), "--gpu-device", &dev, "--port", &port])
+        .args(big)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    for needle in ["not enough device memory", "needs", "bytes are free", model.to_str().unwrap(), &format!("device {device}")] {
+        assert!(stderr.contains(needle), "'{needle}' missing from: {stderr}");
+    }
+    // Once A's job is cancelled, B serves again.
+    assert_eq!(a.cancel("holder"), 202);
+    assert_eq!(holding.last().unwrap().data["code"], "CANCELLED");
+    let after = b.execute(&json!({"job_id": "after", "prompt": "Hello", "max_tokens": 8, "temperature": 0}));
+    assert_eq!(after.last().unwrap().event, "end", "{after:?}");
+}
