@@ -41,20 +41,25 @@ WORKER_ORCD_ROOT=$root $bin/gpu-tests --test-threads=1 --nocapture
 echo "gpu tests exit $?"
 
 echo "## benchmarks (pp512 / tg128, median of 3)"
-bench() {  # name, model, extra args
+bench() {  # file slug, table label, model, extra args
   local line
-  line=$($bin/worker-orcd bench --model "$2" --gpu-device 0 --prompt-tokens 512 --gen-tokens 128 --repeat 3 "${@:3}")
+  line=$($bin/worker-orcd bench --model "$3" --gpu-device 0 --prompt-tokens 512 --gen-tokens 128 --repeat 3 "${@:4}") || return
   echo "$line" > "$out/bench-$1.json"
-  python3 -c 'import json,sys; o=json.loads(sys.argv[2]); print(f"| {sys.argv[1]} | {o[\"prefill_tok_s\"]:.1f} | {o[\"decode_tok_s\"]:.1f} |")' "$1" "$line"
+  python3 -c 'import json, sys
+o = json.loads(sys.argv[2])
+print("| %s | %.1f | %.1f |" % (sys.argv[1], o["prefill_tok_s"], o["decode_tok_s"]))' "$2" "$line"
 }
 echo "| model, decode launch | prefill tok/s | decode tok/s |"
 echo "| --- | ---: | ---: |"
-bench "SmolLM2-135M Q4_1, CUDA graph" "$model"
-bench "SmolLM2-135M Q4_1, kernel launches" "$model" --no-cuda-graph
+bench smollm2-graph "SmolLM2-135M Q4_1, CUDA graph" "$model"
+bench smollm2-eager "SmolLM2-135M Q4_1, kernel launches" "$model" --no-cuda-graph
 if python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/gguf-*.whl; then
   syn=models/synthetic-1b-q4_0.gguf
-  PYTHONPATH=/tmp/site python3 scripts/make_synthetic_llama.py --preset 1b --type Q4_0 --out "$syn" 2>/dev/null
-  bench "synthetic Llama 1.04B Q4_0, CUDA graph" "$syn"
-  bench "synthetic Llama 1.04B Q4_0, kernel launches" "$syn" --no-cuda-graph
+  if PYTHONPATH=/tmp/site python3 scripts/make_synthetic_llama.py --preset 1b --type Q4_0 --out "$syn" 2>"$out/synthetic.log"; then
+    bench synthetic1b-graph "synthetic Llama 1.04B Q4_0, CUDA graph" "$syn"
+    bench synthetic1b-eager "synthetic Llama 1.04B Q4_0, kernel launches" "$syn" --no-cuda-graph
+  else
+    tail -3 "$out/synthetic.log"
+  fi
 fi
 echo "done"
