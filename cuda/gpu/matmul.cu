@@ -44,9 +44,8 @@ __global__ void matvec_float(const uint8_t *w, size_t row_bytes, int64_t rows, i
 }
 
 // Tokens t0 .. t0 + kTokensPerWarp - 1 (fewer at the end) against row r.
-template <TensorType T>
-__global__ void matmul_quant_tiled(const uint8_t *w, size_t row_bytes, int64_t rows, int64_t cols, int n, const float *x,
-                                   float *y) {
+template <TensorType T, bool Quantized>
+__global__ void matmul_tiled(const uint8_t *w, size_t row_bytes, int64_t rows, int64_t cols, int n, const float *x, float *y) {
     const int64_t r = (int64_t)blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
     const int t0 = blockIdx.y * kTokensPerWarp;
     const int lane = threadIdx.x % 32;
@@ -56,50 +55,34 @@ __global__ void matmul_quant_tiled(const uint8_t *w, size_t row_bytes, int64_t r
     float s[kTokensPerWarp];
 #pragma unroll
     for (int t = 0; t < kTokensPerWarp; ++t) s[t] = 0.0f;
-    for (int64_t b = lane; b < cols / 32; b += 32) {
-        float wv[32];
-        dequantize_block<T>(row, b, wv);
+    if constexpr (Quantized) {
+        for (int64_t b = lane; b < cols / 32; b += 32) {
+            float wv[32];
+            dequantize_block<T>(row, b, wv);
 #pragma unroll
-        for (int t = 0; t < kTokensPerWarp; ++t) {
-            if (t >= nt) break;
-            // cols is a multiple of 32, so each 32-float slice is 128-byte aligned.
-            const float4 *xt = reinterpret_cast<const float4 *>(x + (int64_t)(t0 + t) * cols + b * 32);
-            float acc = 0.0f;
+            for (int t = 0; t < kTokensPerWarp; ++t) {
+                if (t >= nt) break;
+                // cols is a multiple of 32, so each 32-float slice is 128-byte aligned.
+                const float4 *xt = reinterpret_cast<const float4 *>(x + (int64_t)(t0 + t) * cols + b * 32);
+                float acc = 0.0f;
 #pragma unroll
-            for (int k = 0; k < 8; ++k) {
-                const float4 v = xt[k];
-                acc = fmaf(wv[4 * k], v.x, acc);
-                acc = fmaf(wv[4 * k + 1], v.y, acc);
-                acc = fmaf(wv[4 * k + 2], v.z, acc);
-                acc = fmaf(wv[4 * k + 3], v.w, acc);
+                for (int k = 0; k < 8; ++k) {
+                    const float4 v = xt[k];
+                    acc = fmaf(wv[4 * k], v.x, acc);
+                    acc = fmaf(wv[4 * k + 1], v.y, acc);
+                    acc = fmaf(wv[4 * k + 2], v.z, acc);
+                    acc = fmaf(wv[4 * k + 3], v.w, acc);
+                }
+                s[t] += acc;
             }
-            s[t] += acc;
         }
-    }
+    } else {
+        for (int64_t k = lane; k < cols; k += 32) {
+            const float wk = load_element((uint32_t)T, row, k);
 #pragma unroll
-    for (int t = 0; t < kTokensPerWarp; ++t) {
-        const float total = warp_sum(s[t]);
-        if (lane == 0 && t < nt) y[(int64_t)(t0 + t) * rows + r] = total;
-    }
-}
-
-template <TensorType T>
-__global__ void matmul_float_tiled(const uint8_t *w, size_t row_bytes, int64_t rows, int64_t cols, int n, const float *x,
-                                   float *y) {
-    const int64_t r = (int64_t)blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
-    const int t0 = blockIdx.y * kTokensPerWarp;
-    const int lane = threadIdx.x % 32;
-    if (r >= rows) return;
-    const int nt = min(kTokensPerWarp, n - t0);
-    const void *row = w + r * row_bytes;
-    float s[kTokensPerWarp];
-#pragma unroll
-    for (int t = 0; t < kTokensPerWarp; ++t) s[t] = 0.0f;
-    for (int64_t k = lane; k < cols; k += 32) {
-        const float wk = load_element((uint32_t)T, row, k);
-#pragma unroll
-        for (int t = 0; t < kTokensPerWarp; ++t) {
-            if (t < nt) s[t] = fmaf(wk, x[(int64_t)(t0 + t) * cols + k], s[t]);
+            for (int t = 0; t < kTokensPerWarp; ++t) {
+                if (t < nt) s[t] = fmaf(wk, x[(int64_t)(t0 + t) * cols + k], s[t]);
+            }
         }
     }
 #pragma unroll
@@ -119,8 +102,7 @@ void launch(const Weight &w, const float *x, int n, float *y, cudaStream_t strea
         else matvec_float<T><<<row_blocks, block, 0, stream>>>(data, w.row_bytes, w.rows, w.cols, x, y);
     } else {
         const dim3 grid(row_blocks, (unsigned)((n + kTokensPerWarp - 1) / kTokensPerWarp));
-        if constexpr (Quantized) matmul_quant_tiled<T><<<grid, block, 0, stream>>>(data, w.row_bytes, w.rows, w.cols, n, x, y);
-        else matmul_float_tiled<T><<<grid, block, 0, stream>>>(data, w.row_bytes, w.rows, w.cols, n, x, y);
+        matmul_tiled<T, Quantized><<<grid, block, 0, stream>>>(data, w.row_bytes, w.rows, w.cols, n, x, y);
     }
 }
 
