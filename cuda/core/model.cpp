@@ -78,7 +78,7 @@ Model::Model(const std::string &path, const wc_model_params &params) {
             backend_->on_upload = nullptr;
         } else {
             // Ops read the mapping: touch each page once so the first request does not pay for faults.
-            arch_->load_weights();
+            with_file_context(*file_, [&] { arch_->load_weights(); });
             volatile uint8_t sink = 0;
             for (const GgufTensor &t : file_->tensors()) {
                 for (uint64_t off = 0; off < t.nbytes; off += 4096) sink ^= t.data[off];
