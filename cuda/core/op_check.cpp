@@ -125,8 +125,8 @@ public:
     void compare(const std::string &op, const std::string &shape, size_t n, Op &&run) {
         float *out_ref = rb_.zeros(n);
         float *out_dut = db_.zeros(n);
-        run(ref_, rb_, out_ref);
-        run(dut_, db_, out_dut);
+        run(ref_, out_ref);
+        run(dut_, out_dut);
         std::vector<float> a(n), b(n);
         ref_.to_host(out_ref, a.data(), n);
         dut_.to_host(out_dut, b.data(), n);
@@ -206,7 +206,7 @@ std::string check_ops(Backend &ref, Backend &dut) {
         for (int n : {1, 5, 37}) {
             auto x = c.both(rng.normals((size_t)n * m.cols));
             c.compare(strfmt("matmul_%s", type_traits(m.type).name), strfmt("%lldx%lld n=%d", (long long)m.rows, (long long)m.cols, n),
-                      (size_t)n * m.rows, [&](Backend &be, DeviceBuffers &, float *out) {
+                      (size_t)n * m.rows, [&](Backend &be, float *out) {
                           const bool is_ref = &be == &ref;
                           be.matmul(is_ref ? weights[i].ref : weights[i].dut, is_ref ? x.first : x.second, n, out);
                       });
@@ -215,14 +215,14 @@ std::string check_ops(Backend &ref, Backend &dut) {
     {
         const std::vector<int32_t> ids = {0, 999, 17, 500, 17};
         const Uploaded &table = weights.back();
-        c.compare("embed_Q4_1", "1000x64 n=5", ids.size() * 64, [&](Backend &be, DeviceBuffers &, float *out) {
+        c.compare("embed_Q4_1", "1000x64 n=5", ids.size() * 64, [&](Backend &be, float *out) {
             be.embed(&be == &ref ? table.ref : table.dut, ids.data(), (int)ids.size(), out);
         });
     }
     {
         const int rows = 9;
         auto x = c.both(rng.normals((size_t)rows * 576, 2.0f));
-        c.compare("rms_norm", "9x576", (size_t)rows * 576, [&](Backend &be, DeviceBuffers &, float *out) {
+        c.compare("rms_norm", "9x576", (size_t)rows * 576, [&](Backend &be, float *out) {
             const bool is_ref = &be == &ref;
             be.rms_norm(is_ref ? x.first : x.second, is_ref ? norm_ref : norm_dut, out, rows, 576, 1e-5f);
         });
@@ -236,7 +236,7 @@ std::string check_ops(Backend &ref, Backend &dut) {
             p.neox = neox;
             const std::vector<float> host = rng.normals((size_t)n * heads * hd);
             c.compare(neox ? "rope_neox" : "rope_norm", strfmt("n=%d heads=%d hd=%d pos0=%d", n, heads, hd, pos0), host.size(),
-                      [&](Backend &be, DeviceBuffers &, float *out) {
+                      [&](Backend &be, float *out) {
                           be.from_host(out, host.data(), host.size() * sizeof(float));
                           be.rope(out, n, heads, hd, pos0, p);
                       });
@@ -246,11 +246,11 @@ std::string check_ops(Backend &ref, Backend &dut) {
         const int64_t n = 3000;
         auto g = c.both(rng.normals(n, 3.0f));
         auto u = c.both(rng.normals(n));
-        c.compare("swiglu", "3000", n, [&](Backend &be, DeviceBuffers &, float *out) {
+        c.compare("swiglu", "3000", n, [&](Backend &be, float *out) {
             const bool is_ref = &be == &ref;
             be.swiglu(is_ref ? g.first : g.second, is_ref ? u.first : u.second, out, n);
         });
-        c.compare("add", "3000", n, [&](Backend &be, DeviceBuffers &, float *out) {
+        c.compare("add", "3000", n, [&](Backend &be, float *out) {
             const bool is_ref = &be == &ref;
             be.add(out, is_ref ? g.first : g.second, n);
             be.add(out, is_ref ? u.first : u.second, n);
@@ -266,13 +266,12 @@ std::string check_ops(Backend &ref, Backend &dut) {
         s.scale = 0.125f;
         const int n_ctx = 1200, q_dim = s.n_head * s.head_dim, kv_dim = s.n_head_kv * s.head_dim;
         KvLayer kv_ref, kv_dut;
-        auto cache = [&](Backend &be, DeviceBuffers &bufs, KvLayer &kv) {
-            (void)be;
+        auto cache = [&](DeviceBuffers &bufs, KvLayer &kv) {
             kv.k = reinterpret_cast<uint16_t *>(bufs.zeros((size_t)n_ctx * kv_dim / 2));
             kv.v = reinterpret_cast<uint16_t *>(bufs.zeros((size_t)n_ctx * kv_dim / 2));
         };
-        cache(ref, c.ref_buffers(), kv_ref);
-        cache(dut, c.dut_buffers(), kv_dut);
+        cache(c.ref_buffers(), kv_ref);
+        cache(c.dut_buffers(), kv_dut);
         struct Step {
             int n, pos0;
         };
@@ -281,7 +280,7 @@ std::string check_ops(Backend &ref, Backend &dut) {
             auto k = c.both(rng.normals((size_t)st.n * kv_dim));
             auto v = c.both(rng.normals((size_t)st.n * kv_dim));
             c.compare(st.n == 1 ? "attention_decode" : "attention_prefill", strfmt("n=%d pos0=%d heads=9/3 hd=64", st.n, st.pos0),
-                      (size_t)st.n * q_dim, [&](Backend &be, DeviceBuffers &, float *out) {
+                      (size_t)st.n * q_dim, [&](Backend &be, float *out) {
                           const bool is_ref = &be == &ref;
                           be.attention(is_ref ? q.first : q.second, is_ref ? k.first : k.second, is_ref ? v.first : v.second, st.n,
                                        st.pos0, is_ref ? kv_ref : kv_dut, s, out);
