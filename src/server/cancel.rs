@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::AppState;
 
-pub async fn cancel(State(state): State<Arc<AppState>>, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = super::read_body(body).await?;
+pub async fn cancel(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = super::body::read_body(&headers, body).await?;
     let value: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))?;
     let Value::Object(obj) = value else {

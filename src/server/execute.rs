@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -24,8 +24,8 @@ use crate::engine::{Engine, SubmitError};
 
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
-pub async fn execute(State(state): State<Arc<AppState>>, body: Body) -> Response {
-    match accept(&state, body).await {
+pub async fn execute(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    match accept(&state, &headers, body).await {
         Ok(stream) => Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")).into_response(),
         Err((outcome, e)) => {
             state.metrics.outcome(outcome);
@@ -34,11 +34,11 @@ pub async fn execute(State(state): State<Arc<AppState>>, body: Body) -> Response
     }
 }
 
-async fn accept(state: &AppState, body: Body) -> Result<JobStream, (&'static str, ApiError)> {
+async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<JobStream, (&'static str, ApiError)> {
     if state.is_shutting_down() {
         return Err(("rejected_shutting_down", ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN", "the worker is shutting down")));
     }
-    let bytes = super::read_body(body).await.map_err(|e| ("rejected_too_large", e))?;
+    let bytes = super::body::read_body(headers, body).await.map_err(|e| ("rejected_too_large", e))?;
     let Some(engine) = state.engine.get().filter(|_| state.phase() == Phase::Healthy) else {
         let e = match state.phase() {
             Phase::Loading => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "MODEL_LOADING", "the model is still loading; see GET /health").retry_after(2),

@@ -3,6 +3,7 @@
 //! engine's own thread. The full contract is .specs/http-api.md.
 
 pub mod auth;
+pub mod body;
 pub mod cancel;
 pub mod error;
 pub mod execute;
@@ -19,9 +20,6 @@ use axum::Router;
 
 use crate::engine::Engine;
 use crate::metrics::Metrics;
-
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -90,17 +88,6 @@ impl AppState {
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
-}
-
-/// Reads a request body of at most MAX_BODY_BYTES (413 BODY_TOO_LARGE beyond).
-pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, error::ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        error::ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "BODY_TOO_LARGE",
-            format!("the request body is over {MAX_BODY_BYTES} bytes"),
-        )
-    })
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

@@ -1,0 +1,50 @@
+//! Reading a request body under the size limit. A body over the limit is still read to its end
+//! (up to DRAIN_LIMIT_BYTES) and thrown away before the 413 goes out: a server that answers and
+//! closes while the client is still sending makes the client's TCP stack see a reset, and the
+//! client then reports a broken connection instead of the 413 and its JSON.
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, StatusCode};
+use futures_util::StreamExt;
+
+use super::error::ApiError;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Most bytes of an oversized body read and discarded before answering. Beyond it (declared in
+/// Content-Length or seen while reading) the 413 goes out at once and the connection closes.
+pub const DRAIN_LIMIT_BYTES: usize = 64 << 20;
+
+fn too_large(close: bool) -> ApiError {
+    let e = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", format!("the request body is over {MAX_BODY_BYTES} bytes"));
+    if close { e.close_connection() } else { e }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The whole body if it is at most MAX_BODY_BYTES, else 413 BODY_TOO_LARGE (after draining it).
+pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    if declared_length(headers).is_some_and(|n| n > DRAIN_LIMIT_BYTES as u64) {
+        return Err(too_large(true));
+    }
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::invalid("body", format!("the request body could not be read: {e}")))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > DRAIN_LIMIT_BYTES {
+            return Err(too_large(true));
+        }
+        if seen <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(too_large(false));
+    }
+    Ok(Bytes::from(kept))
+}
