@@ -8,8 +8,8 @@
  *   - A failing call on a handle stores a message readable with *_last_error(handle) until the
  *     next failing call on that handle. Calls that have no handle yet (wc_model_load) store their
  *     message in a thread-local slot readable with wc_last_error().
- *   - A handle may be used by one thread at a time, except wc_session_params.abort_flag, which any
- *     thread may set while the session is evaluating.
+ *   - A handle may be used by one thread at a time, except the abort flags of a context's
+ *     sequences (wc_context_seq_set_abort), which any thread may set while the context evaluates.
  *   - Strings returned by the core are owned by the handle they came from and live as long as it.
  *
  * See .specs/core-abi.md for the contract in prose.
@@ -32,10 +32,11 @@ typedef enum wc_status {
     WC_ERR_GGUF_FORMAT = 3,        /* malformed, truncated or inconsistent GGUF file */
     WC_ERR_UNSUPPORTED = 4,        /* valid GGUF, but architecture or tensor type not supported */
     WC_ERR_OUT_OF_MEMORY = 5,      /* host or device allocation failed */
-    WC_ERR_CONTEXT_FULL = 6,       /* evaluation would pass the session's context size */
-    WC_ERR_ABORTED = 7,            /* the abort flag was set during evaluation */
+    WC_ERR_CONTEXT_FULL = 6,       /* a sequence would pass the context size, or could never fit the KV pool */
+    WC_ERR_ABORTED = 7,            /* an abort flag was set during evaluation */
     WC_ERR_BACKEND_UNAVAILABLE = 8,/* e.g. CUDA asked for but not built in, or no device */
     WC_ERR_INTERNAL = 9,           /* a bug: an invariant failed or an exception escaped */
+    WC_ERR_NO_KV_SPACE = 10,       /* the KV pool cannot hold this now; it can once sequences end */
 } wc_status;
 
 /* Stable upper-case name of a status ("OK", "GGUF_FORMAT", ...). Never NULL. */
@@ -73,11 +74,11 @@ typedef struct wc_model_params {
     wc_progress_fn progress;   /* may be NULL */
     void *progress_user_data;
     /* Context to reserve room for: the load fails with WC_ERR_OUT_OF_MEMORY before any weight is
-     * copied when weights plus one session of this context do not fit in the device's free memory
-     * (CUDA; the message names required and free bytes, device and model). 0: no check; negative:
-     * the model's training context. default 0 */
+     * copied when weights plus a context holding one sequence of this size do not fit in the
+     * device's free memory (CUDA; the message names required and free bytes, device and model).
+     * 0: no check; negative: the model's training context. default 0 */
     int32_t reserve_ctx;
-    /* CUDA: replay each session's decode step as a CUDA graph. default true */
+    /* CUDA: replay decode steps as CUDA graphs (one per row-count bucket). default true */
     bool cuda_graphs;
 } wc_model_params;
 
@@ -105,6 +106,7 @@ typedef struct wc_model_info {
     uint64_t n_params;          /* number of weights in all tensors */
     uint64_t weight_bytes;      /* bytes of tensor data as stored (quantized) */
     uint32_t gguf_version;
+    uint64_t kv_bytes_per_token;/* KV-pool bytes one cached position takes (all layers, K and V) */
 } wc_model_info;
 
 wc_status wc_model_get_info(const wc_model *model, wc_model_info *out);
@@ -169,64 +171,118 @@ wc_status wc_backend_op_check(const wc_model_params *params, const char **json_o
 wc_status wc_model_check_residency(const wc_model *model);
 
 /* ---------------------------------------------------------------------------------------------
- * Session: a KV cache plus scratch for one sequence.
+ * Context: many sequences evaluated together over one paged KV pool (.specs/batching.md).
+ *
+ * The pool is allocated once, at creation, in blocks of WC_KV_BLOCK_TOKENS positions; each
+ * sequence holds a block table. A step (wc_context_decode) is a batch of rows, each a token of
+ * one sequence at the next position of that sequence; rows of several sequences, prompt tokens
+ * and decoded tokens mix freely. Every row's result is the same whatever else is in the step
+ * (batch invariance). Full blocks are kept after their sequence ends (the prefix cache) and are
+ * handed to new sequences whose tokens start the same way.
  * ------------------------------------------------------------------------------------------- */
 
-typedef struct wc_session wc_session;
+#define WC_KV_BLOCK_TOKENS 16
 
-typedef struct wc_session_params {
-    int32_t n_ctx;                    /* context size in tokens; <= 0 means the model's n_ctx_train */
-    const volatile int32_t *abort_flag; /* may be NULL; non-zero aborts evaluation between layers.
-                                         * Must outlive the session. */
-    const char *logit_log_path;       /* append JSON Lines here (NULL: none), see .specs/parity.md */
-    int32_t logit_log_top_k;          /* top entries per line; <= 0 means 20 */
-} wc_session_params;
+typedef struct wc_context wc_context;
+typedef struct wc_sampler wc_sampler;
 
-wc_session_params wc_session_default_params(void);
+typedef struct wc_context_params {
+    int32_t n_seq_max;        /* sequences the context holds at once. default 4 */
+    int32_t n_ctx;            /* positions one sequence may reach; <= 0: the model's training context */
+    int32_t kv_cache_tokens;  /* pool size in positions, rounded up to whole blocks; <= 0: n_seq_max * n_ctx */
+    int32_t n_batch;          /* most rows one wc_context_decode takes. default 512 */
+    bool prefix_cache;        /* keep full blocks for reuse (wc_context_seq_add). default true */
+    const char *logit_log_path; /* append JSON Lines here (NULL: none), see .specs/parity.md */
+    int32_t logit_log_top_k;  /* top entries per line; <= 0 means 20 */
+} wc_context_params;
 
-/* The session borrows the model: free every session before its model. */
-wc_status wc_session_create(wc_model *model, const wc_session_params *params, wc_session **out);
-void wc_session_free(wc_session *session);
-const char *wc_session_last_error(const wc_session *session);
+wc_context_params wc_context_default_params(void);
 
-/* Tag written into every logit-log line from now on ("job_id" field; NULL or "" removes it). */
-wc_status wc_session_set_log_tag(wc_session *session, const char *job_id);
+/* The context borrows the model: free every context before its model. Allocates the KV pool and
+ * the scratch for n_batch rows; nothing is allocated per sequence or per step afterwards. */
+wc_status wc_context_create(wc_model *model, const wc_context_params *params, wc_context **out);
+void wc_context_free(wc_context *ctx);
+const char *wc_context_last_error(const wc_context *ctx);
 
-/* Evaluates `n_tokens` tokens at positions n_past .. n_past+n_tokens-1 and appends them to the
- * KV cache. If `logits` is not NULL it receives n_vocab floats: the prediction after the last
- * token. With a logit log open, every position's prediction is also logged.
- * On WC_ERR_CONTEXT_FULL nothing is evaluated. On WC_ERR_ABORTED (or any other error) the
- * session's cache is rolled back to where it was before the call. */
-wc_status wc_session_prefill(wc_session *session, const int32_t *tokens, int32_t n_tokens,
-                             float *logits);
+/* Backend memory (host on the CPU, VRAM on CUDA) a context with these params allocates: its KV
+ * pool and scratch, exactly. wc_context_memory_bytes of such a context adds host-side buffers. */
+wc_status wc_model_context_bytes(const wc_model *model, const wc_context_params *params, uint64_t *out);
+uint64_t wc_context_memory_bytes(const wc_context *ctx);
 
-/* Like prefill, but `all_logits` receives n_tokens * n_vocab floats, one row per position. */
-wc_status wc_session_prefill_all(wc_session *session, const int32_t *tokens, int32_t n_tokens,
-                                 float *all_logits);
+typedef struct wc_kv_stats {
+    int32_t block_tokens;      /* WC_KV_BLOCK_TOKENS */
+    int32_t blocks_total;      /* the pool */
+    int32_t blocks_referenced; /* held by at least one sequence */
+    int32_t blocks_cached;     /* held by none, kept for reuse (evicted LRU when needed) */
+    int32_t blocks_reserved;   /* promised to sequences, not allocated yet */
+    int32_t blocks_available;  /* what a new reservation may still claim */
+    int32_t n_seq;             /* sequences held */
+    int32_t n_ctx;             /* positions one sequence may reach */
+} wc_kv_stats;
 
-/* Evaluates one token; `logits` (n_vocab floats) must not be NULL. */
-wc_status wc_session_decode(wc_session *session, int32_t token, float *logits);
+wc_status wc_context_kv_stats(const wc_context *ctx, wc_kv_stats *out);
 
-/* Forgets every cached position (n_past becomes 0). */
-wc_status wc_session_reset(wc_session *session);
+/* Adds an empty sequence; *seq_out receives its id. With the prefix cache on, the longest run of
+ * cached full blocks matching prefix[0..n_prefix) is attached and *n_cached (may be NULL) receives
+ * how many positions that covers (a multiple of WC_KV_BLOCK_TOKENS, at most n_prefix): the
+ * sequence then starts at that length. Pass as prefix the tokens whose logits are not needed
+ * (a prompt without its last token). `n_reserve` > 0 reserves pool blocks for the sequence to
+ * reach that many positions, so its later steps never lack KV space; 0 reserves nothing (blocks
+ * are then taken as needed and a step may fail with WC_ERR_NO_KV_SPACE).
+ *   WC_ERR_CONTEXT_FULL   n_reserve > n_ctx, or more blocks than the whole pool (never fits)
+ *   WC_ERR_NO_KV_SPACE    the pool cannot reserve that now (nothing changed; retry later)
+ *   WC_ERR_INVALID_ARGUMENT  n_seq_max sequences are held already, or a bad argument */
+wc_status wc_context_seq_add(wc_context *ctx, const int32_t *prefix, int32_t n_prefix, int32_t n_reserve,
+                             int32_t *seq_out, int32_t *n_cached);
 
-int32_t wc_session_n_past(const wc_session *session);
-int32_t wc_session_n_ctx(const wc_session *session);
+/* Adds a sequence sharing the first n_positions positions of `src` (rounded down to whole blocks;
+ * *n_shared, which may be NULL, receives the count), reserving as in wc_context_seq_add. */
+wc_status wc_context_seq_fork(wc_context *ctx, int32_t src, int32_t n_positions, int32_t n_reserve, int32_t *seq_out,
+                              int32_t *n_shared);
 
-/* Bytes of host (CPU) or device (CUDA) memory held by this session: KV cache and scratch. */
-uint64_t wc_session_memory_bytes(const wc_session *session);
+/* Removes a sequence: its blocks go back to the pool (full ones stay cached for reuse). */
+wc_status wc_context_seq_remove(wc_context *ctx, int32_t seq);
 
-/* Backend memory (host on the CPU, VRAM on CUDA) a session of context n_ctx would allocate: its KV
- * cache and scratch, exactly. wc_session_memory_bytes of such a session adds a fixed host-side
- * logits buffer. */
-wc_status wc_model_session_bytes(const wc_model *model, int32_t n_ctx, uint64_t *out);
+/* Positions the sequence holds (its next row goes at this position); -1 for an unknown id. */
+int32_t wc_context_seq_len(const wc_context *ctx, int32_t seq);
+
+/* Sets the sequence's abort flag (NULL: none). The flag is an int32 the caller owns, may set from
+ * any thread, and must keep alive until the sequence is removed or the flag replaced. A non-zero
+ * flag drops the sequence's rows from a step at the next layer boundary (the other rows go on). */
+wc_status wc_context_seq_set_abort(wc_context *ctx, int32_t seq, const volatile int32_t *flag);
+
+/* Tag written into the sequence's logit-log lines ("job_id" field; NULL or "" removes it). */
+wc_status wc_context_seq_set_log_tag(wc_context *ctx, int32_t seq, const char *job_id);
+
+typedef struct wc_batch_row {
+    int32_t token;
+    int32_t pos;   /* must be the sequence's length plus the rows of it earlier in this batch */
+    int32_t seq;
+    bool logits;   /* keep this row's prediction (wc_context_logits / wc_context_sample) */
+} wc_batch_row;
+
+/* Evaluates one step of 1 .. n_batch rows. With a logit log open, every row's prediction is
+ * logged (and kept). `row_status` (n_rows entries, may be NULL) receives WC_OK, or WC_ERR_ABORTED
+ * for a row whose sequence's abort flag stopped it: such a sequence keeps its previous length.
+ * Returns WC_OK when at least one row was evaluated, WC_ERR_ABORTED when every row was aborted.
+ * Nothing is evaluated on any other error:
+ *   WC_ERR_INVALID_ARGUMENT  unknown sequence, token outside the vocabulary, pos not the next one
+ *   WC_ERR_CONTEXT_FULL      a position >= n_ctx
+ *   WC_ERR_NO_KV_SPACE       a sequence without a reservation needs a block the pool lacks */
+wc_status wc_context_decode(wc_context *ctx, const wc_batch_row *rows, int32_t n_rows, wc_status *row_status);
+
+/* The n_vocab logits of row `row` of the last step (which asked for them and was not aborted);
+ * valid until the next wc_context_decode. */
+wc_status wc_context_logits(const wc_context *ctx, int32_t row, const float **out);
+
+/* Samples the next token from row `row` of the last step with `sampler` (which does not accept
+ * it: the caller does, once it is kept). */
+wc_status wc_context_sample(wc_context *ctx, int32_t row, wc_sampler *sampler, int32_t *token_out);
 
 /* ---------------------------------------------------------------------------------------------
  * Sampler: the next token from a row of logits (.specs/sampling.md). Fixed order: repetition
  * penalty, then greedy (temperature 0) or top-k, top-p, min-p, temperature and a SplitMix64 draw.
  * ------------------------------------------------------------------------------------------- */
-
-typedef struct wc_sampler wc_sampler;
 
 typedef struct wc_sampler_params {
     float temperature;        /* >= 0; 0 = greedy argmax, ties to the lowest id */

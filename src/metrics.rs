@@ -1,6 +1,6 @@
 //! Prometheus metrics of the worker (served at GET /metrics), registered once per process.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -15,7 +15,16 @@ pub struct Metrics {
     pub cancellations: IntCounter,
     pub memory_bytes: IntGauge,
     pub uptime_seconds: IntGauge,
+    /// What routers read (the Gateway API Inference Extension's model-server protocol).
+    pub requests_running: IntGauge,
+    pub requests_waiting: IntGauge,
+    pub kv_cache_usage_ratio: Gauge,
+    pub prefix_cache_queries: IntCounter,
+    pub prefix_cache_hits: IntCounter,
+    pub batch_rows: Histogram,
 }
+
+const ROW_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0];
 
 const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
 
@@ -37,8 +46,20 @@ impl Metrics {
         .unwrap();
         let queue_depth = IntGauge::new("queue_depth", "Jobs waiting in the queue").unwrap();
         let cancellations = IntCounter::new("cancellations_total", "Jobs cancelled (cancel call or client gone)").unwrap();
-        let memory_bytes = IntGauge::new("memory_bytes", "Bytes of model weights plus the running session").unwrap();
+        let memory_bytes = IntGauge::new("memory_bytes", "Bytes of model weights plus the context (KV pool and scratch)").unwrap();
         let uptime_seconds = IntGauge::new("uptime_seconds", "Seconds since the worker started").unwrap();
+        let requests_running = IntGauge::new("requests_running", "Jobs admitted and running together").unwrap();
+        let requests_waiting = IntGauge::new("requests_waiting", "Jobs waiting to be admitted (queued or held for KV room)").unwrap();
+        let kv_cache_usage_ratio =
+            Gauge::new("kv_cache_usage_ratio", "KV-cache blocks held by running jobs over the pool's blocks (0..1)").unwrap();
+        let prefix_cache_queries =
+            IntCounter::new("prefix_cache_queried_tokens_total", "Prompt tokens looked up in the prefix cache").unwrap();
+        let prefix_cache_hits =
+            IntCounter::new("prefix_cache_hit_tokens_total", "Prompt tokens whose KV came from the prefix cache").unwrap();
+        let batch_rows = Histogram::with_opts(
+            HistogramOpts::new("step_rows", "Rows per forward step (decoded tokens plus prompt chunks)").buckets(ROW_BUCKETS.to_vec()),
+        )
+        .unwrap();
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(prompt_tokens.clone()),
@@ -49,6 +70,12 @@ impl Metrics {
             Box::new(cancellations.clone()),
             Box::new(memory_bytes.clone()),
             Box::new(uptime_seconds.clone()),
+            Box::new(requests_running.clone()),
+            Box::new(requests_waiting.clone()),
+            Box::new(kv_cache_usage_ratio.clone()),
+            Box::new(prefix_cache_queries.clone()),
+            Box::new(prefix_cache_hits.clone()),
+            Box::new(batch_rows.clone()),
         ] {
             registry.register(c).expect("register metric");
         }
@@ -63,6 +90,12 @@ impl Metrics {
             cancellations,
             memory_bytes,
             uptime_seconds,
+            requests_running,
+            requests_waiting,
+            kv_cache_usage_ratio,
+            prefix_cache_queries,
+            prefix_cache_hits,
+            batch_rows,
         }
     }
 

@@ -90,7 +90,8 @@ fn same_seed_same_tokens_different_seed_different_tokens() {
 #[test]
 fn cancel_running_queued_twice_unknown_and_client_disconnect() {
     let Some(model) = test_model() else { return };
-    let w = Worker::start(&model, &[]);
+    // One job at a time, so the second one queues.
+    let w = Worker::start(&model, &["--parallel", "1"]);
     let long = |id: &str| json!({"job_id": id, "prompt": LONG_PROMPT, "max_tokens": 2000, "temperature": 0});
 
     // Running job: cancelled after its first tokens.
@@ -205,7 +206,7 @@ fn bad_requests_get_400_with_field_and_the_worker_keeps_serving() {
 #[test]
 fn context_overflow_queue_full_and_duplicate_ids() {
     let Some(model) = test_model() else { return };
-    let w = Worker::start(&model, &["--ctx-size", "64", "--queue-depth", "1"]);
+    let w = Worker::start(&model, &["--ctx-size", "64", "--queue-depth", "1", "--parallel", "1"]);
     let prompt = "word ".repeat(100);
     let events = w.execute(&json!({"job_id": "too-long", "prompt": prompt, "max_tokens": 4}));
     let last = events.last().unwrap();
@@ -340,7 +341,7 @@ fn health_metrics_auth_and_logit_log() {
 #[test]
 fn sigterm_finishes_the_running_job_refuses_new_ones_and_exits_0() {
     let Some(model) = test_model() else { return };
-    let w = Worker::start(&model, &[]);
+    let w = Worker::start(&model, &["--parallel", "1"]);
     let mut s = w.stream(&json!({"job_id": "last", "prompt": LONG_PROMPT, "max_tokens": 60, "temperature": 0}));
     assert_eq!(s.next().unwrap().event, "started");
     let queued = w.stream(&json!({"job_id": "behind", "prompt": "Hello", "max_tokens": 5}));
@@ -375,7 +376,7 @@ fn a_job_past_its_deadline_ends_with_inference_timeout_and_the_next_job_works() 
 #[test]
 fn a_queued_job_gets_keep_alive_comments_until_it_starts() {
     let Some(model) = test_model() else { return };
-    let w = Worker::start(&model, &[]);
+    let w = Worker::start(&model, &["--parallel", "1"]);
     let mut running = w.stream(&json!({"job_id": "front", "prompt": LONG_PROMPT, "max_tokens": 2000, "temperature": 0}));
     assert_eq!(running.next().unwrap().event, "started");
     let mut queued = w.stream(&json!({"job_id": "behind", "prompt": chat("Hi"), "max_tokens": 4, "temperature": 0}));
@@ -397,7 +398,7 @@ fn a_queued_job_gets_keep_alive_comments_until_it_starts() {
 #[test]
 fn a_queued_client_that_goes_away_is_dropped_from_the_queue() {
     let Some(model) = test_model() else { return };
-    let w = Worker::start(&model, &[]);
+    let w = Worker::start(&model, &["--parallel", "1"]);
     let mut front = w.stream(&json!({"job_id": "front", "prompt": LONG_PROMPT, "max_tokens": 400, "temperature": 0}));
     assert_eq!(front.next().unwrap().event, "started");
     drop(w.stream(&json!({"job_id": "leaver", "prompt": chat("Hi"), "max_tokens": 4})));
@@ -444,9 +445,10 @@ fn json_logs_carry_one_line_per_job_without_the_prompt() {
     assert!(jobs[0]["prefill_ms"].as_f64().unwrap() > 0.0);
 }
 
-/// `messages` goes through SmolLM2's own chat template: greedy decoding of the conversation gives
-/// exactly llama.cpp's greedy continuation of the same conversation rendered by llama.cpp
-/// (parity/reference/smollm2-135m-q4_1/chat-haiku.meta.json), up to the end-of-turn token.
+/// `messages` goes through SmolLM2's own chat template: the rendered conversation has llama.cpp's
+/// prompt tokens (parity/reference/smollm2-135m-q4_1/chat-haiku.meta.json), greedy decoding gives
+/// exactly what the same text sent as `prompt` gives, and that is llama.cpp's continuation up to
+/// where llama.cpp's decode path leaves its own batch logits (a near-tie, .specs/parity.md).
 #[test]
 fn messages_are_rendered_with_the_models_chat_template() {
     let Some(model) = test_model() else { return };
@@ -455,15 +457,17 @@ fn messages_are_rendered_with_the_models_chat_template() {
     )
     .unwrap();
     let continuation: Vec<u32> = meta["continuation"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-    let want: Vec<u32> = continuation.iter().copied().take_while(|&id| id != 2).collect();
-    assert!(want.len() >= 8 && want.len() < continuation.len(), "the reference reaches <|im_end|>");
+    // llama.cpp's decoded continuation leaves its batch logits at step 14 (margin 0.08).
+    const SHARED_STEPS: usize = 14;
 
     let w = Worker::start(&model, &[]);
     assert_eq!(w.health()["chat_template"], "gguf");
     let events = w.execute(&json!({"job_id": "chat", "messages": [{"role": "user", "content": "Write a haiku about GPUs."}],
         "max_tokens": 64, "temperature": 0}));
     assert_eq!(events[0].data["prompt_tokens"], meta["n_prompt"], "rendered prompt differs from llama.cpp's");
-    assert_eq!(ids(&events), want);
+    let plain = w.execute(&json!({"job_id": "plain", "prompt": meta["prompt"], "max_tokens": 64, "temperature": 0}));
+    assert_eq!(ids(&events), ids(&plain), "messages and llama.cpp's rendered prompt generate differently");
+    assert_eq!(ids(&events)[..SHARED_STEPS], continuation[..SHARED_STEPS]);
     assert_eq!(events.last().unwrap().data["stop_reason"], "eos");
 }
 

@@ -80,3 +80,17 @@ fn a_chat_template_file_that_does_not_compile_stops_the_start_naming_the_file() 
     assert_ne!(code, 0, "{stderr}");
     assert!(stderr.contains("broken.jinja") && stderr.contains("does not compile"), "{stderr}");
 }
+
+#[test]
+fn a_default_kv_pool_larger_than_memory_is_reduced_to_what_fits_and_the_worker_serves() {
+    let Some(model) = test_model() else { return };
+    // 256 contexts of 65,536 positions would need ~390 GB of KV cache: more than any test host has,
+    // while one context (~1.5 GB) fits. The pool is mapped, not touched, so it costs no memory.
+    let w = common::worker::Worker::start(&model, &["--parallel", "256", "--ctx-size", "65536", "--batch-tokens", "512"]);
+    let h = w.health();
+    let (total, wanted) = (h["kv_cache_tokens_total"].as_u64().unwrap(), h["kv_cache_tokens_wanted"].as_u64().unwrap());
+    assert_eq!(wanted, 256 * 65536, "{h}");
+    assert!(total >= 65536 && total < wanted, "{h}");
+    let events = w.execute(&serde_json::json!({"job_id": "small", "prompt": "Hello", "max_tokens": 4, "temperature": 0}));
+    assert_eq!(events.last().unwrap().event, "end");
+}

@@ -14,7 +14,8 @@ use std::process::Command;
 
 use common::gguf_writer::{ttype, vtype, Gguf, Tensor, TinyLlama, Value};
 use tempfile::TempDir;
-use worker_orcd::ffi::{self, ErrorKind, Model, ModelParams, Session, SessionParams};
+use worker_orcd::cli::sequence::OneSequence;
+use worker_orcd::ffi::{self, ErrorKind, Model, ModelParams};
 
 use ErrorKind::{GgufFormat, Io, Unsupported};
 
@@ -78,7 +79,7 @@ fn assert_rejected(path: &Path, kind: ErrorKind, needles: &[&str]) {
 
 /// Logits of `tokens` evaluated in one prefill.
 fn logits_of(model: &Model, tokens: &[i32]) -> Vec<f32> {
-    let mut s = Session::new(model, SessionParams { n_ctx: 16, ..Default::default() }).unwrap();
+    let mut s = OneSequence::new(model, 16, None, 0).unwrap();
     s.prefill(tokens).unwrap()
 }
 

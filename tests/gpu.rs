@@ -204,7 +204,7 @@ fn every_kernel_matches_its_cpu_twin() {
 
 /// Greedy decoding of `steps` tokens after `prompt`; returns every step's logits.
 fn greedy_logits(model: &worker_orcd::ffi::Model, prompt: &[i32], steps: usize) -> Vec<Vec<f32>> {
-    let mut s = worker_orcd::ffi::Session::new(model, worker_orcd::ffi::SessionParams { n_ctx: 512, ..Default::default() }).unwrap();
+    let mut s = worker_orcd::cli::sequence::OneSequence::new(model, 512, None, 0).unwrap();
     let mut logits = s.prefill(prompt).unwrap();
     let mut out = vec![logits.clone()];
     for _ in 0..steps {
@@ -241,7 +241,7 @@ fn a_context_that_cannot_fit_is_refused_and_a_job_without_memory_ends_with_vram_
     let Some(model) = test_model() else { return };
     let dev = device.to_string();
     let probe = worker_orcd::ffi::Model::load(&model, Default::default()).unwrap();
-    let per_token = probe.session_bytes(2048).unwrap() - probe.session_bytes(1024).unwrap();
+    let per_token = probe.info().kv_bytes_per_token * 1024;
     drop(probe);
     // Worker A: a context whose session takes ~60 % of free VRAM. It fits at start-up.
     let a = Worker::start_on(&model, &["--gpu-device", &dev], &[]);

@@ -7,8 +7,14 @@
 //!
 //! The bar is top-1 >= 98% (disagreements only at reference margins < 0.2), mean
 //! |dlogit| <= 0.1, mean KL <= 0.01, and greedy equal up to the first near-tie. Our CPU backend
-//! reproduces llama.cpp's rounding, so measured differences are 0; the thresholds below are
-//! tightened to that (with room only for printing precision: logs carry 6 decimals).
+//! reproduces llama.cpp's batch rounding, so measured differences are 0; the thresholds below
+//! are tightened to that (with room only for printing precision: logs carry 6 decimals).
+//!
+//! Decoding is batch-invariant: a decoded token is computed exactly as llama.cpp computes a
+//! batch row (llama.cpp itself rounds its single-token decode differently). So the strict greedy
+//! check is: our decoded logits equal llama.cpp's teacher-forced ones and our tokens are their
+//! top-1, up to where llama.cpp's own decoded continuation departs from its batch logits, which
+//! the check requires to be a near-tie (.specs/parity.md).
 
 mod common;
 
@@ -115,15 +121,16 @@ fn greedy_continuations_match_llama_cpp() {
         let n_prompt = r.meta["n_prompt"].as_u64().unwrap() as usize;
         let ours_prompt: Vec<i64> = lines.iter().take(n_prompt).map(|l| l["token"].as_i64().unwrap()).collect();
         assert_eq!(ours_prompt, ids(&r.meta["prompt_tokens"]), "{}: prompt tokenization differs from llama.cpp", r.name);
-        // The rule (equal up to the first near-tie), then the tightened one (equal throughout).
+        // The rule (equal up to the first near-tie), then the tightened one (our decoded
+        // logits are llama.cpp's batch logits, bit for bit at printing precision).
         for strict in [false, true] {
             let mut args = vec!["greedy", r.dump.to_str().unwrap(), r.meta_path.to_str().unwrap(), log.to_str().unwrap()];
             if strict {
-                args.push("--strict");
+                args.extend(["--follow-batch", "--max-mean-abs", MAX_MEAN_ABS_DLOGIT]);
             }
             let (ok, text) = compare(&args);
             all_ok &= ok;
-            report.push_str(&format!("{} ({}): {text}", r.name, if strict { "strict" } else { "to first near-tie" }));
+            report.push_str(&format!("{} ({}): {text}", r.name, if strict { "follows llama.cpp's batch logits" } else { "to first near-tie" }));
         }
     }
     eprintln!("{report}");

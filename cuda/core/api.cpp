@@ -5,11 +5,11 @@
 #include <string>
 
 #include "core/backend.h"
+#include "core/context.h"
 #include "core/error.h"
 #include "core/model.h"
 #include "core/op_check.h"
 #include "core/sampler.h"
-#include "core/session.h"
 #include "worker_core.h"
 
 struct wc_model {
@@ -17,8 +17,8 @@ struct wc_model {
     mutable std::string device_name;  // backs wc_device_info.name
 };
 
-struct wc_session {
-    std::unique_ptr<wc::Session> impl;
+struct wc_context {
+    std::unique_ptr<wc::Context> impl;
 };
 
 struct wc_sampler {
@@ -71,6 +71,7 @@ const char *wc_status_str(wc_status status) {
         case WC_ERR_ABORTED: return "ABORTED";
         case WC_ERR_BACKEND_UNAVAILABLE: return "BACKEND_UNAVAILABLE";
         case WC_ERR_INTERNAL: return "INTERNAL";
+        case WC_ERR_NO_KV_SPACE: return "NO_KV_SPACE";
     }
     return "UNKNOWN_STATUS";
 }
@@ -197,64 +198,120 @@ wc_status wc_model_merge(const wc_model *model, int32_t index, const char **text
     return WC_OK;
 }
 
-wc_session_params wc_session_default_params(void) {
-    wc_session_params p{};
+wc_context_params wc_context_default_params(void) {
+    wc_context_params p{};
+    p.n_seq_max = 4;
     p.n_ctx = 0;
-    p.abort_flag = nullptr;
+    p.kv_cache_tokens = 0;
+    p.n_batch = 512;
+    p.prefix_cache = true;
     p.logit_log_path = nullptr;
     p.logit_log_top_k = 20;
     return p;
 }
 
-wc_status wc_session_create(wc_model *model, const wc_session_params *params, wc_session **out) {
+wc_status wc_context_create(wc_model *model, const wc_context_params *params, wc_context **out) {
     if (!out) return null_arg(model ? &model->impl->last_error : &g_last_error, "out");
     *out = nullptr;
     if (!model) return null_arg(&g_last_error, "model");
-    const wc_session_params p = params ? *params : wc_session_default_params();
+    const wc_context_params p = params ? *params : wc_context_default_params();
     return guarded(&model->impl->last_error, [&] {
-        auto s = std::make_unique<wc_session>();
-        s->impl = std::make_unique<wc::Session>(*model->impl, p);
-        *out = s.release();
+        auto c = std::make_unique<wc_context>();
+        c->impl = std::make_unique<wc::Context>(*model->impl, p);
+        *out = c.release();
     });
 }
 
-void wc_session_free(wc_session *session) { delete session; }
+void wc_context_free(wc_context *ctx) { delete ctx; }
 
-const char *wc_session_last_error(const wc_session *session) { return session ? session->impl->last_error.c_str() : ""; }
+const char *wc_context_last_error(const wc_context *ctx) { return ctx ? ctx->impl->last_error.c_str() : ""; }
 
-wc_status wc_session_set_log_tag(wc_session *session, const char *job_id) {
-    if (!session) return null_arg(&g_last_error, "session");
-    return guarded(&session->impl->last_error, [&] { session->impl->set_log_tag(job_id ? job_id : ""); });
+wc_status wc_model_context_bytes(const wc_model *model, const wc_context_params *params, uint64_t *out) {
+    if (!model) return null_arg(&g_last_error, "model");
+    if (!out) return null_arg(&model->impl->last_error, "out");
+    const wc_context_params p = params ? *params : wc_context_default_params();
+    return guarded(&model->impl->last_error, [&] { *out = model->impl->context_memory_bytes(p); });
 }
 
-wc_status wc_session_prefill(wc_session *session, const int32_t *tokens, int32_t n_tokens, float *logits) {
-    if (!session) return null_arg(&g_last_error, "session");
-    return guarded(&session->impl->last_error, [&] { session->impl->eval(tokens, n_tokens, logits, nullptr); });
-}
+uint64_t wc_context_memory_bytes(const wc_context *ctx) { return ctx ? ctx->impl->memory_bytes() : 0; }
 
-wc_status wc_session_prefill_all(wc_session *session, const int32_t *tokens, int32_t n_tokens, float *all_logits) {
-    if (!session) return null_arg(&g_last_error, "session");
-    if (!all_logits) return null_arg(&session->impl->last_error, "all_logits");
-    return guarded(&session->impl->last_error, [&] { session->impl->eval(tokens, n_tokens, nullptr, all_logits); });
-}
-
-wc_status wc_session_decode(wc_session *session, int32_t token, float *logits) {
-    if (!session) return null_arg(&g_last_error, "session");
-    if (!logits) return null_arg(&session->impl->last_error, "logits");
-    return guarded(&session->impl->last_error, [&] { session->impl->eval(&token, 1, logits, nullptr); });
-}
-
-wc_status wc_session_reset(wc_session *session) {
-    if (!session) return null_arg(&g_last_error, "session");
-    session->impl->reset();
+wc_status wc_context_kv_stats(const wc_context *ctx, wc_kv_stats *out) {
+    if (!ctx) return null_arg(&g_last_error, "ctx");
+    if (!out) return null_arg(&ctx->impl->last_error, "out");
+    const wc::KvStats k = ctx->impl->kv_stats();
+    out->block_tokens = wc::kKvBlockTokens;
+    out->blocks_total = k.blocks_total;
+    out->blocks_referenced = k.blocks_referenced;
+    out->blocks_cached = k.blocks_cached;
+    out->blocks_reserved = k.blocks_reserved;
+    out->blocks_available = k.blocks_available;
+    out->n_seq = k.n_seq;
+    out->n_ctx = k.n_ctx;
     return WC_OK;
 }
 
-int32_t wc_session_n_past(const wc_session *session) { return session ? session->impl->n_past() : 0; }
+wc_status wc_context_seq_add(wc_context *ctx, const int32_t *prefix, int32_t n_prefix, int32_t n_reserve, int32_t *seq_out,
+                             int32_t *n_cached) {
+    if (!ctx) return null_arg(&g_last_error, "ctx");
+    if (!seq_out) return null_arg(&ctx->impl->last_error, "seq_out");
+    return guarded(&ctx->impl->last_error, [&] {
+        int cached = 0;
+        *seq_out = ctx->impl->seq_add(prefix, n_prefix, n_reserve, &cached);
+        if (n_cached) *n_cached = cached;
+    });
+}
 
-int32_t wc_session_n_ctx(const wc_session *session) { return session ? session->impl->n_ctx() : 0; }
+wc_status wc_context_seq_fork(wc_context *ctx, int32_t src, int32_t n_positions, int32_t n_reserve, int32_t *seq_out,
+                              int32_t *n_shared) {
+    if (!ctx) return null_arg(&g_last_error, "ctx");
+    if (!seq_out) return null_arg(&ctx->impl->last_error, "seq_out");
+    return guarded(&ctx->impl->last_error, [&] {
+        int shared = 0;
+        *seq_out = ctx->impl->seq_fork(src, n_positions, n_reserve, &shared);
+        if (n_shared) *n_shared = shared;
+    });
+}
 
-uint64_t wc_session_memory_bytes(const wc_session *session) { return session ? session->impl->memory_bytes() : 0; }
+wc_status wc_context_seq_remove(wc_context *ctx, int32_t seq) {
+    if (!ctx) return null_arg(&g_last_error, "ctx");
+    return guarded(&ctx->impl->last_error, [&] { ctx->impl->seq_remove(seq); });
+}
+
+int32_t wc_context_seq_len(const wc_context *ctx, int32_t seq) { return ctx ? ctx->impl->seq_len(seq) : -1; }
+
+wc_status wc_context_seq_set_abort(wc_context *ctx, int32_t seq, const volatile int32_t *flag) {
+    if (!ctx) return null_arg(&g_last_error, "ctx");
+    return guarded(&ctx->impl->last_error, [&] { ctx->impl->seq_set_abort(seq, flag); });
+}
+
+wc_status wc_context_seq_set_log_tag(wc_context *ctx, int32_t seq, const char *job_id) {
+    if (!ctx) return null_arg(&g_last_error, "ctx");
+    return guarded(&ctx->impl->last_error, [&] { ctx->impl->seq_set_log_tag(seq, job_id ? job_id : ""); });
+}
+
+wc_status wc_context_decode(wc_context *ctx, const wc_batch_row *rows, int32_t n_rows, wc_status *row_status) {
+    if (!ctx) return null_arg(&g_last_error, "ctx");
+    if (!rows) return null_arg(&ctx->impl->last_error, "rows");
+    bool any = false;
+    const wc_status st = guarded(&ctx->impl->last_error, [&] { any = ctx->impl->decode(rows, n_rows, row_status); });
+    if (st == WC_OK && !any) {
+        ctx->impl->last_error = "every row of the step was aborted";
+        return WC_ERR_ABORTED;
+    }
+    return st;
+}
+
+wc_status wc_context_logits(const wc_context *ctx, int32_t row, const float **out) {
+    if (!ctx) return null_arg(&g_last_error, "ctx");
+    if (!out) return null_arg(&ctx->impl->last_error, "out");
+    return guarded(&ctx->impl->last_error, [&] { *out = ctx->impl->logits(row); });
+}
+
+wc_status wc_context_sample(wc_context *ctx, int32_t row, wc_sampler *sampler, int32_t *token_out) {
+    if (!ctx) return null_arg(&g_last_error, "ctx");
+    if (!sampler || !token_out) return null_arg(&ctx->impl->last_error, "sampler/token_out");
+    return guarded(&ctx->impl->last_error, [&] { *token_out = sampler->impl->sample(ctx->impl->logits(row), ctx->impl->n_vocab()); });
+}
 
 wc_status wc_backend_op_check(const wc_model_params *params, const char **json_out) {
     if (!json_out) return null_arg(&g_last_error, "json_out");
@@ -269,12 +326,6 @@ wc_status wc_backend_op_check(const wc_model_params *params, const char **json_o
         report = wc::check_ops(*ref, *dut);
         *json_out = report.c_str();
     });
-}
-
-wc_status wc_model_session_bytes(const wc_model *model, int32_t n_ctx, uint64_t *out) {
-    if (!model) return null_arg(&g_last_error, "model");
-    if (!out) return null_arg(&model->impl->last_error, "out");
-    return guarded(&model->impl->last_error, [&] { *out = model->impl->session_memory_bytes(n_ctx); });
 }
 
 wc_status wc_backend_probe(wc_backend_kind kind, int32_t gpu_device) {

@@ -22,10 +22,6 @@ void *ForwardState::allocate(size_t bytes) {
     return p;
 }
 
-void AbortCheck::operator()() const {
-    if (flag && *flag != 0) fail(WC_ERR_ABORTED, "evaluation aborted");
-}
-
 const char *supported_architectures() { return "llama"; }
 
 namespace {

@@ -1,5 +1,5 @@
 // architecture.h — what a model adapter (one per GGUF `general.architecture`) provides: its
-// dimensions, per-session buffers, and the forward pass written as Backend ops.
+// dimensions, its scratch, and the forward pass written as Backend ops over a step's rows.
 #pragma once
 
 #include <cstdint>
@@ -24,8 +24,9 @@ struct ModelDims {
     int n_ff = 0;
 };
 
-// Buffers one session needs, in backend memory; released through the backend that made them.
-// Built without a backend, it only counts the bytes it would allocate (Architecture::state_bytes).
+// Scratch one context needs for a forward pass of up to max_rows rows, in backend memory;
+// released through the backend that made it. Built without a backend, it only counts the bytes it
+// would allocate (Architecture::state_bytes). The KV pool is not part of it (core/context.h).
 class ForwardState {
 public:
     explicit ForwardState(Backend *backend) : backend_(backend) {}
@@ -37,10 +38,11 @@ public:
     void *allocate(size_t bytes);
     size_t bytes() const { return bytes_; }
 
-    int n_ctx = 0;
-    int max_batch = 0;      // most tokens one forward() call takes
-    int max_logit_rows = 0; // most rows one logits() call takes
-    float *logits = nullptr;  // [max_logit_rows, n_vocab], written by logits()
+    int max_rows = 0;        // most rows one forward() takes
+    int max_logit_rows = 0;  // most rows one logits() takes
+    float *hidden = nullptr; // [max_rows, n_embd]: each row's final normalised hidden state
+    float *head_in = nullptr;// [max_logit_rows, n_embd]: rows gathered for the output head
+    float *logits = nullptr; // [max_logit_rows, n_vocab], written by logits()
 
 protected:
     Backend *backend_;
@@ -50,10 +52,15 @@ private:
     size_t bytes_ = 0;
 };
 
-// Throws CoreError(WC_ERR_ABORTED) when the caller's flag is set; adapters call it between layers.
-struct AbortCheck {
-    const volatile int32_t *flag = nullptr;
-    void operator()() const;
+// Consulted by forward() between layers: drops the rows of sequences aborted meanwhile, so the
+// rest of the step goes on without them (each row's arithmetic is independent of the others').
+class StepControl {
+public:
+    virtual ~StepControl() = default;
+    // Returns true when rows were dropped: `rows` then describes the rows left and `kept`
+    // (backend memory, rows.n_rows entries) the old index of each, for the adapter to gather its
+    // per-row buffers. Throws CoreError(WC_ERR_ABORTED) when no row is left.
+    virtual bool poll(StepRows &rows, const int32_t *&kept) = 0;
 };
 
 class Architecture {
@@ -64,16 +71,19 @@ public:
     virtual size_t weight_footprint() const = 0;
     // Copies the weights the constructor validated into the backend, one tensor at a time.
     virtual void load_weights() = 0;
-    // The buffers of one session; with backend == nullptr nothing is allocated, only counted.
-    virtual std::unique_ptr<ForwardState> new_state(Backend *backend, int n_ctx) const = 0;
-    // Backend bytes of one session of context n_ctx: exactly what new_state allocates.
-    size_t state_bytes(int n_ctx) const { return new_state(nullptr, n_ctx)->bytes(); }
-    // Runs the layers for tokens[0..n) at positions pos0.. (n <= state.max_batch), appending to
-    // the KV cache and leaving each position's final normalised hidden state in the state.
-    virtual void forward(ForwardState &state, const int32_t *tokens, int n, int pos0, const AbortCheck &abort) const = 0;
-    // state.logits[0..count) = output head applied to hidden rows [row0, row0+count) of the last
-    // forward() (count <= state.max_logit_rows).
-    virtual void logits(ForwardState &state, int row0, int count) const = 0;
+    // The scratch of one context; with backend == nullptr nothing is allocated, only counted.
+    virtual std::unique_ptr<ForwardState> new_state(Backend *backend, int max_rows) const = 0;
+    // Backend bytes of new_state(max_rows): exactly what it allocates.
+    size_t state_bytes(int max_rows) const { return new_state(nullptr, max_rows)->bytes(); }
+    // Layers of the KV pool (one KvLayer each) and the f16 values per position in one of them.
+    int kv_layers() const { return dims().n_layer; }
+    int64_t kv_width() const { return (int64_t)dims().n_head_kv * dims().head_dim; }
+    // Runs the layers for `rows` (rows.n_rows <= state.max_rows), storing each row's K and V in
+    // `kv` (one KvLayer per layer) and leaving each row's final normalised hidden state in
+    // state.hidden. `rows` may shrink when `ctl` drops aborted rows.
+    virtual void forward(ForwardState &state, StepRows &rows, KvLayer *kv, StepControl &ctl) const = 0;
+    // state.logits[0..count) = output head applied to state.head_in[0..count) (count <= max_logit_rows).
+    virtual void logits(ForwardState &state, int count) const = 0;
 };
 
 // The adapter for the file's general.architecture; an unsupported one is an error listing the

@@ -1,5 +1,5 @@
-// logit_log.cpp — see logit_log.h. Lines of one evaluation call are held in memory and written
-// (and flushed) only when the call succeeds, so the log never shows rolled-back positions and a
+// logit_log.cpp — see logit_log.h. Lines of one step are held in memory and written (and flushed)
+// only once the step is committed, so the log never shows positions that were not kept and a
 // finished run's log is complete on disk.
 #include "core/logit_log.h"
 
@@ -42,7 +42,7 @@ void append_json_string(std::string &out, const std::string &s) {
 
 }  // namespace
 
-void LogitLog::write(int pos, int32_t token, const float *logits, int n_vocab) {
+void LogitLog::write(const std::string &tag, int64_t step, int pos, int32_t token, const float *logits, int n_vocab) {
     float mx = -INFINITY;
     for (int i = 0; i < n_vocab; ++i) mx = std::max(mx, logits[i]);
     double sum = 0;
@@ -56,10 +56,10 @@ void LogitLog::write(int pos, int32_t token, const float *logits, int n_vocab) {
     std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), better);
 
     pending_ += '{';
-    if (!job_id_.empty()) {
+    if (!tag.empty()) {
         pending_ += "\"job_id\": ";
-        append_json_string(pending_, job_id_);
-        pending_ += strfmt(", \"step\": %lld, ", (long long)step_++);
+        append_json_string(pending_, tag);
+        pending_ += strfmt(", \"step\": %lld, ", (long long)step);
     }
     pending_ += strfmt("\"pos\": %d, \"token\": %d, \"n_vocab\": %d, \"logsumexp\": %.6f, \"top\": [", pos, token, n_vocab, lse);
     for (int i = 0; i < k; ++i) {
@@ -72,12 +72,6 @@ void LogitLog::commit() {
     std::fwrite(pending_.data(), 1, pending_.size(), fp_);
     std::fflush(fp_);
     pending_.clear();
-    committed_step_ = step_;
-}
-
-void LogitLog::discard() {
-    pending_.clear();
-    step_ = committed_step_;
 }
 
 }  // namespace wc

@@ -1,12 +1,13 @@
 // model.cpp — loading: parse and validate the file, build the backend and the architecture
 // adapter (which checks every tensor it needs), read tokenizer metadata, check that weights and a
-// session fit, then copy the weights to the backend (or, on the CPU, touch every mapped page once
+// context fit, then copy the weights to the backend (or, on the CPU, touch every mapped page once
 // so the first request does not pay for page faults); either pass drives the progress.
 #include "core/model.h"
 
 #include <algorithm>
 #include <map>
 
+#include "core/context.h"
 #include "core/error.h"
 
 namespace wc {
@@ -55,12 +56,18 @@ Model::Model(const std::string &path, const wc_model_params &params) {
             fail(WC_ERR_GGUF_FORMAT, strfmt("%s: the vocabulary has %zu tokens but the model has %d rows of embeddings",
                                             path.c_str(), tok_.tokens.size(), arch_->dims().n_vocab));
         }
-        // Everything must fit before the first byte is copied: weights plus one session of the
-        // reserved context (a negative reserve_ctx means the training context).
+        // Everything must fit before the first byte is copied: weights plus a context holding one
+        // sequence of the reserved context (a negative reserve_ctx means the training context).
         const int reserve_ctx = params.reserve_ctx < 0 ? arch_->dims().n_ctx_train : params.reserve_ctx;
         const size_t weight_bytes = arch_->weight_footprint();
-        const size_t session_bytes = reserve_ctx > 0 ? session_memory_bytes(reserve_ctx) : 0;
-        with_file_context(*file_, [&] { backend_->reserve(weight_bytes, session_bytes, reserve_ctx, path); });
+        size_t context_bytes = 0;
+        if (reserve_ctx > 0) {
+            wc_context_params one = wc_context_default_params();
+            one.n_seq_max = 1;
+            one.n_ctx = reserve_ctx;
+            context_bytes = context_memory_bytes(one);
+        }
+        with_file_context(*file_, [&] { backend_->reserve(weight_bytes, context_bytes, reserve_ctx, path); });
 
         uint64_t total = 0, done = 0, next_report = 0;
         for (const GgufTensor &t : file_->tensors()) total += t.nbytes;
@@ -91,10 +98,9 @@ Model::Model(const std::string &path, const wc_model_params &params) {
     report(1.0f);
 }
 
-size_t Model::session_memory_bytes(int n_ctx) const {
-    if (!arch_) fail(WC_ERR_INVALID_ARGUMENT, "model was loaded vocab-only; it has no sessions");
-    if (n_ctx <= 0 || n_ctx > kMaxContext) fail(WC_ERR_INVALID_ARGUMENT, strfmt("context size %d is out of range", n_ctx));
-    return arch_->state_bytes(n_ctx);
+size_t Model::context_memory_bytes(const wc_context_params &params) const {
+    if (!arch_) fail(WC_ERR_INVALID_ARGUMENT, "model was loaded vocab-only; it cannot evaluate tokens");
+    return context_backend_bytes(*arch_, context_sizes(*arch_, params));
 }
 
 void Model::read_tokenizer() {
@@ -180,6 +186,7 @@ void Model::fill_info() {
         info_.n_head = d.n_head;
         info_.n_head_kv = d.n_head_kv;
         info_.n_ff = d.n_ff;
+        info_.kv_bytes_per_token = (uint64_t)arch_->kv_layers() * 2 * (uint64_t)arch_->kv_width() * sizeof(uint16_t);
     }
 }
 

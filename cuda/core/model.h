@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,7 +15,7 @@
 
 namespace wc {
 
-// Largest context a session accepts (positions are int32; the KV cache is sized from it).
+// Largest context a sequence may reach (positions are int32; block tables are sized from it).
 constexpr int kMaxContext = 1 << 22;
 
 struct TokenizerMeta {
@@ -40,10 +41,14 @@ public:
     const Architecture *arch() const { return arch_.get(); }
     const TokenizerMeta &tokenizer() const { return tok_; }
     const wc_model_info &info() const { return info_; }
-    // Backend bytes one session of context n_ctx allocates (KV cache and scratch).
-    size_t session_memory_bytes(int n_ctx) const;
+    // Backend bytes a context with these params allocates (KV pool and scratch).
+    size_t context_memory_bytes(const wc_context_params &params) const;
 
     std::string last_error;  // per-handle message for the C ABI
+
+    // Held while a context of this model evaluates, is created or freed: the backend's stream,
+    // step buffers and scratch are shared by all contexts of a model.
+    std::mutex &eval_mutex() { return eval_mutex_; }
 
 private:
     void read_tokenizer();
@@ -55,6 +60,7 @@ private:
     TokenizerMeta tok_;
     wc_model_info info_{};
     std::string arch_name_, name_, quant_kind_;
+    std::mutex eval_mutex_;
 };
 
 }  // namespace wc

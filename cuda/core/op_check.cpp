@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "core/error.h"
 #include "core/half.h"
@@ -130,6 +131,10 @@ public:
         std::vector<float> a(n), b(n);
         ref_.to_host(out_ref, a.data(), n);
         dut_.to_host(out_dut, b.data(), n);
+        record(op, shape, n, a, b);
+    }
+
+    void record(const std::string &op, const std::string &shape, size_t n, const std::vector<float> &a, const std::vector<float> &b) {
         double max_abs = 0, ref_max = 0;
         bool finite = true;
         for (size_t i = 0; i < n; ++i) {
@@ -141,6 +146,20 @@ public:
         report_ += strfmt("{\"op\":\"%s\",\"shape\":\"%s\",\"n\":%zu,\"max_abs\":%.9g,\"ref_max_abs\":%.9g,\"rel\":%.9g,\"finite\":%s}",
                           json_escape(op).c_str(), json_escape(shape).c_str(), n, max_abs, ref_max,
                           ref_max > 0 ? max_abs / ref_max : max_abs, finite ? "true" : "false");
+    }
+
+    // Batch invariance on the backend under test: `alone` and `batched` must write the same n
+    // floats (reported like a comparison, with the batched run as the reference; max_abs must be 0).
+    template <typename Alone, typename Batched>
+    void invariance(const std::string &op, const std::string &shape, size_t n, Alone &&alone, Batched &&batched) {
+        float *a_dev = db_.zeros(n);
+        float *b_dev = db_.zeros(n);
+        alone(a_dev);
+        batched(b_dev);
+        std::vector<float> a(n), b(n);
+        dut_.to_host(a_dev, a.data(), n);
+        dut_.to_host(b_dev, b.data(), n);
+        record(op, shape, n, b, a);
     }
 
     // The same host vector copied into each backend.
@@ -155,6 +174,128 @@ private:
     DeviceBuffers rb_, db_;
     std::string report_;
 };
+
+// Step sizes the checks use (reserve_steps).
+constexpr int kStepRows = 1024;
+constexpr int kStepBlocks = 96;
+
+// A step's rows on the host, built case by case.
+struct HostStep {
+    std::vector<int32_t> token, pos, seq, slot, blocks, logit_rows;
+    std::vector<std::vector<int32_t>> tables;
+    int n_rows() const { return (int)token.size(); }
+    void add_row(int32_t tok, int32_t p, int32_t s, int32_t kv_slot) {
+        token.push_back(tok);
+        pos.push_back(p);
+        seq.push_back(s);
+        slot.push_back(kv_slot);
+    }
+    // Sequence `s` (index into tables) gets rows at positions p0 .. p0+n-1, stored per its table.
+    void add_rows(int s, int p0, int n, Rng &rng) {
+        const std::vector<int32_t> &t = tables[s];
+        for (int p = p0; p < p0 + n; ++p) add_row((int32_t)(rng.gen() % 1000), p, s, t[p / kKvBlockTokens] * kKvBlockTokens + p % kKvBlockTokens);
+    }
+    void add_seq(const std::vector<int32_t> &table) {
+        tables.push_back(table);
+        blocks.assign(tables.size() * kStepBlocks, 0);
+        for (size_t k = 0; k < tables.size(); ++k) std::copy(tables[k].begin(), tables[k].end(), blocks.begin() + (ptrdiff_t)(k * kStepBlocks));
+    }
+    StepRows view() const {
+        StepRows r;
+        r.n_rows = n_rows();
+        r.n_seqs = (int)tables.size();
+        r.max_blocks = kStepBlocks;
+        r.token = token.data();
+        r.pos = pos.data();
+        r.seq = seq.data();
+        r.kv_slot = slot.data();
+        r.blocks = blocks.data();
+        r.n_logits = (int)logit_rows.size();
+        r.logit_rows = logit_rows.data();
+        for (int32_t p : pos) r.max_pos = std::max(r.max_pos, (int)p);
+        return r;
+    }
+};
+
+// Attention through block tables: two sequences whose blocks interleave in a shuffled pool,
+// prompt chunks, mixed steps (a chunk of one beside a decoded token of the other) and decode
+// steps far into the context; then, on the backend under test, rows alone against the same rows
+// in a batch.
+template <typename RowsOn>
+void check_attention(Checker &c, Backend &ref, Backend &dut, RowsOn &&rows_on, Rng &rng, const AttentionShape &s) {
+    const int n_blocks = 2 * kStepBlocks + 1, q_dim = s.n_head * s.head_dim, kv_dim = s.n_head_kv * s.head_dim;
+    KvLayer kv_ref, kv_dut;
+    auto cache = [&](DeviceBuffers &bufs, KvLayer &kv) {
+        const size_t halves = (size_t)n_blocks * kKvBlockTokens * kv_dim;
+        kv.k = reinterpret_cast<uint16_t *>(bufs.zeros(halves / 2));
+        kv.v = reinterpret_cast<uint16_t *>(bufs.zeros(halves / 2));
+    };
+    cache(c.ref_buffers(), kv_ref);
+    cache(c.dut_buffers(), kv_dut);
+    std::vector<int32_t> order(n_blocks - 1);
+    for (int b = 0; b < n_blocks - 1; ++b) order[b] = b + 1;
+    std::shuffle(order.begin(), order.end(), rng.gen);
+    const std::vector<int32_t> table_a(order.begin(), order.begin() + kStepBlocks), table_b(order.begin() + kStepBlocks, order.end());
+    const std::string shape = strfmt("heads=%d/%d hd=%d", s.n_head, s.n_head_kv, s.head_dim);
+
+    struct Part {
+        int seq, pos0, n;
+    };
+    auto run = [&](const std::string &op, const std::vector<Part> &parts) {
+        HostStep h;
+        h.add_seq(table_a);
+        h.add_seq(table_b);
+        std::string what;
+        for (const Part &p : parts) {
+            h.add_rows(p.seq, p.pos0, p.n, rng);
+            what += strfmt("%s%c:%d+%d", what.empty() ? "" : " ", "AB"[p.seq], p.pos0, p.n);
+        }
+        const int n = h.n_rows();
+        auto q = c.both(rng.normals((size_t)n * q_dim));
+        auto k = c.both(rng.normals((size_t)n * kv_dim));
+        auto v = c.both(rng.normals((size_t)n * kv_dim));
+        c.compare(op, what + " " + shape, (size_t)n * q_dim, [&](Backend &be, float *out) {
+            const bool is_ref = &be == &ref;
+            be.attention(F32View::dense(is_ref ? q.first : q.second, n, q_dim), F32View::dense(is_ref ? k.first : k.second, n, kv_dim),
+                         F32View::dense(is_ref ? v.first : v.second, n, kv_dim), rows_on(be, h), is_ref ? kv_ref : kv_dut, s,
+                         F32View::dense(out, n, q_dim));
+        });
+    };
+    run("attention_prefill", {{0, 0, 100}});
+    run("attention_mixed", {{0, 100, 37}, {1, 0, 50}});
+    run("attention_decode", {{0, 137, 1}, {1, 50, 1}});
+    run("attention_prefill", {{0, 138, 950}});
+    run("attention_decode", {{0, 1088, 1}});
+    run("attention_decode", {{1, 51, 1}, {0, 1089, 1}});
+
+    // Invariance: the rows of A (one decoded token) and B (a chunk of 5) alone, then together.
+    HostStep both_h;
+    both_h.add_seq(table_a);
+    both_h.add_seq(table_b);
+    both_h.add_rows(0, 1090, 1, rng);
+    both_h.add_rows(1, 52, 5, rng);
+    const int n = both_h.n_rows();
+    float *q = c.dut_buffers().copy(rng.normals((size_t)n * q_dim));
+    float *k = c.dut_buffers().copy(rng.normals((size_t)n * kv_dim));
+    float *v = c.dut_buffers().copy(rng.normals((size_t)n * kv_dim));
+    c.invariance("invariance_attention", "A:1090+1 B:52+5 alone vs together " + shape, (size_t)n * q_dim,
+                 [&](float *out) {
+                     for (int part = 0; part < 2; ++part) {
+                         HostStep h;
+                         h.add_seq(table_a);
+                         h.add_seq(table_b);
+                         const int r0 = part == 0 ? 0 : 1, m = part == 0 ? 1 : 5;
+                         for (int r = r0; r < r0 + m; ++r) h.add_row(both_h.token[r], both_h.pos[r], both_h.seq[r], both_h.slot[r]);
+                         dut.attention(F32View::dense(q + (size_t)r0 * q_dim, m, q_dim), F32View::dense(k + (size_t)r0 * kv_dim, m, kv_dim),
+                                       F32View::dense(v + (size_t)r0 * kv_dim, m, kv_dim), dut.upload_step(h.view()), kv_dut, s,
+                                       F32View::dense(out + (size_t)r0 * q_dim, m, q_dim));
+                     }
+                 },
+                 [&](float *out) {
+                     dut.attention(F32View::dense(q, n, q_dim), F32View::dense(k, n, kv_dim), F32View::dense(v, n, kv_dim),
+                                   dut.upload_step(both_h.view()), kv_dut, s, F32View::dense(out, n, q_dim));
+                 });
+}
 
 }  // namespace
 
@@ -200,7 +341,13 @@ std::string check_ops(Backend &ref, Backend &dut) {
     const float *norm_dut = dut.upload_vector(norm_t);
 
     Checker c(ref, dut);
-    // matmul: one token (decode), a partial tile, several tiles.
+    // Per-row inputs: the reference reads host arrays, the backend under test its uploaded copy.
+    ref.reserve_steps(kStepRows, kStepRows, kStepBlocks);
+    dut.reserve_steps(kStepRows, kStepRows, kStepBlocks);
+    auto rows_on = [&](Backend &be, const HostStep &h) { return &be == &ref ? h.view() : be.upload_step(h.view()); };
+
+    // matmul: one token (decode), a partial tile, several tiles; then a bias and strided views
+    // (part of a fused output, as Phi-3's QKV is read).
     for (size_t i = 0; i < std::size(types); ++i) {
         const MatrixCase &m = matrices[i];
         for (int n : {1, 5, 37}) {
@@ -208,15 +355,46 @@ std::string check_ops(Backend &ref, Backend &dut) {
             c.compare(strfmt("matmul_%s", type_traits(m.type).name), strfmt("%lldx%lld n=%d", (long long)m.rows, (long long)m.cols, n),
                       (size_t)n * m.rows, [&](Backend &be, float *out) {
                           const bool is_ref = &be == &ref;
-                          be.matmul(is_ref ? weights[i].ref : weights[i].dut, is_ref ? x.first : x.second, n, out);
+                          be.matmul(is_ref ? weights[i].ref : weights[i].dut, F32View::dense(is_ref ? x.first : x.second, n, m.cols),
+                                    F32View::dense(out, n, m.rows), nullptr);
                       });
         }
     }
     {
-        const std::vector<int32_t> ids = {0, 999, 17, 500, 17};
+        const MatrixCase &m = matrices[0];
+        const int n = 7, wide = (int)m.cols + 40, out_wide = (int)m.rows + 24;
+        auto x = c.both(rng.normals((size_t)n * wide));
+        auto bias = c.both(rng.normals((size_t)m.rows));
+        c.compare("matmul_bias_strided_Q4_0", strfmt("rows 50..150 of %lldx%lld n=%d", (long long)m.rows, (long long)m.cols, n),
+                  (size_t)n * out_wide, [&](Backend &be, float *out) {
+                      const bool is_ref = &be == &ref;
+                      const Weight w = (is_ref ? weights[0].ref : weights[0].dut).rows_slice(50, 100);
+                      const F32View xv = F32View{is_ref ? x.first : x.second, n, wide, wide}.cols_slice(40, m.cols);
+                      const F32View yv = F32View{out, n, out_wide, out_wide}.cols_slice(24, 100);
+                      be.matmul(w, xv, yv, (is_ref ? bias.first : bias.second) + 50);
+                  });
+    }
+    // Invariance: rows computed alone equal the same rows inside a batch of 37.
+    for (size_t i = 0; i < std::size(types); ++i) {
+        const MatrixCase &m = matrices[i];
+        const int n = 37;
+        float *x = c.dut_buffers().copy(rng.normals((size_t)n * m.cols));
+        c.invariance(strfmt("invariance_matmul_%s", type_traits(m.type).name), strfmt("%lldx%lld n=1 vs n=%d", (long long)m.rows, (long long)m.cols, n),
+                     (size_t)n * m.rows,
+                     [&](float *out) {
+                         for (int t = 0; t < n; ++t) {
+                             dut.matmul(weights[i].dut, F32View::dense(x + (size_t)t * m.cols, 1, m.cols), F32View::dense(out + (size_t)t * m.rows, 1, m.rows), nullptr);
+                         }
+                     },
+                     [&](float *out) { dut.matmul(weights[i].dut, F32View::dense(x, n, m.cols), F32View::dense(out, n, m.rows), nullptr); });
+    }
+    {
+        HostStep h;
+        for (int id : {0, 999, 17, 500, 17}) h.add_row(id, 0, 0, 0);
+        h.add_seq({1});
         const Uploaded &table = weights.back();
-        c.compare("embed_Q4_1", "1000x64 n=5", ids.size() * 64, [&](Backend &be, float *out) {
-            be.embed(&be == &ref ? table.ref : table.dut, ids.data(), (int)ids.size(), out);
+        c.compare("embed_Q4_1", "1000x64 n=5", (size_t)h.n_rows() * 64, [&](Backend &be, float *out) {
+            be.embed(&be == &ref ? table.ref : table.dut, rows_on(be, h), out);
         });
     }
     {
@@ -228,19 +406,21 @@ std::string check_ops(Backend &ref, Backend &dut) {
         });
     }
     for (bool neox : {false, true}) {
-        for (int pos0 : {0, 8000}) {
-            const int n = 6, heads = 9, hd = 64;
-            RopeParams p;
-            p.n_rot = hd;
-            p.freq_base = 100000.0f;
-            p.neox = neox;
-            const std::vector<float> host = rng.normals((size_t)n * heads * hd);
-            c.compare(neox ? "rope_neox" : "rope_norm", strfmt("n=%d heads=%d hd=%d pos0=%d", n, heads, hd, pos0), host.size(),
-                      [&](Backend &be, float *out) {
-                          be.from_host(out, host.data(), host.size() * sizeof(float));
-                          be.rope(out, n, heads, hd, pos0, p);
-                      });
-        }
+        const int heads = 9, hd = 64;
+        RopeParams p;
+        p.n_rot = hd;
+        p.freq_base = 100000.0f;
+        p.neox = neox;
+        // Rows of two sequences at different positions, as a mixed step has them.
+        HostStep h;
+        for (int pos : {0, 1, 2, 8000, 8001, 3}) h.add_row(1, pos, 0, 0);
+        h.add_seq({1});
+        const std::vector<float> host = rng.normals((size_t)h.n_rows() * heads * hd);
+        c.compare(neox ? "rope_neox" : "rope_norm", strfmt("n=%d heads=%d hd=%d pos=0..8001", h.n_rows(), heads, hd), host.size(),
+                  [&](Backend &be, float *out) {
+                      be.from_host(out, host.data(), host.size() * sizeof(float));
+                      be.rope(F32View::dense(out, h.n_rows(), (int64_t)heads * hd), heads, hd, rows_on(be, h), p);
+                  });
     }
     {
         const int64_t n = 3000;
@@ -255,37 +435,19 @@ std::string check_ops(Backend &ref, Backend &dut) {
             be.add(out, is_ref ? g.first : g.second, n);
             be.add(out, is_ref ? u.first : u.second, n);
         });
+        const std::vector<int32_t> idx = {4, 0, 2};
+        HostStep h;  // logit_rows carries the gather indices in backend memory
+        for (int r = 0; r < 5; ++r) h.add_row(1, r, 0, 0);
+        h.add_seq({1});
+        h.logit_rows = idx;
+        c.compare("gather_rows", "3 of 5x600", 3 * 600, [&](Backend &be, float *out) {
+            const bool is_ref = &be == &ref;
+            const StepRows r = rows_on(be, h);
+            be.gather_rows(F32View::dense(is_ref ? g.first : g.second, 5, 600), r.logit_rows, 3, F32View::dense(out, 3, 600));
+        });
     }
-    // Attention: fill the cache with a prefill at pos0 = 0, extend it with another prefill, then
-    // single-token steps far into the context (the decode path's splits).
-    {
-        AttentionShape s;
-        s.n_head = 9;
-        s.n_head_kv = 3;
-        s.head_dim = 64;
-        s.scale = 0.125f;
-        const int n_ctx = 1200, q_dim = s.n_head * s.head_dim, kv_dim = s.n_head_kv * s.head_dim;
-        KvLayer kv_ref, kv_dut;
-        auto cache = [&](DeviceBuffers &bufs, KvLayer &kv) {
-            kv.k = reinterpret_cast<uint16_t *>(bufs.zeros((size_t)n_ctx * kv_dim / 2));
-            kv.v = reinterpret_cast<uint16_t *>(bufs.zeros((size_t)n_ctx * kv_dim / 2));
-        };
-        cache(c.ref_buffers(), kv_ref);
-        cache(c.dut_buffers(), kv_dut);
-        struct Step {
-            int n, pos0;
-        };
-        for (Step st : {Step{100, 0}, Step{37, 100}, Step{1, 137}, Step{1, 138}, Step{950, 139}, Step{1, 1089}, Step{1, 1090}}) {
-            auto q = c.both(rng.normals((size_t)st.n * q_dim));
-            auto k = c.both(rng.normals((size_t)st.n * kv_dim));
-            auto v = c.both(rng.normals((size_t)st.n * kv_dim));
-            c.compare(st.n == 1 ? "attention_decode" : "attention_prefill", strfmt("n=%d pos0=%d heads=9/3 hd=64", st.n, st.pos0),
-                      (size_t)st.n * q_dim, [&](Backend &be, float *out) {
-                          const bool is_ref = &be == &ref;
-                          be.attention(is_ref ? q.first : q.second, is_ref ? k.first : k.second, is_ref ? v.first : v.second, st.n,
-                                       st.pos0, is_ref ? kv_ref : kv_dut, s, out);
-                      });
-        }
+    for (const AttentionShape &s : {AttentionShape{9, 3, 64, 0.125f}, AttentionShape{4, 1, 256, 0.0625f}}) {
+        check_attention(c, ref, dut, rows_on, rng, s);
     }
     return c.report();
 }

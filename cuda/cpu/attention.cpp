@@ -1,16 +1,17 @@
-// attention.cpp — causal grouped-query attention over an f16 KV cache.
+// attention.cpp — causal grouped-query attention over the paged f16 KV pool.
 //
-// Numerics follow llama.cpp's default (non-flash) CPU path so results match it bit for bit:
+// Numerics follow llama.cpp's default (non-flash) CPU path for a batch of tokens, so prompt
+// logits match it bit for bit:
 //   - K and V are stored as f16; q and the softmax probabilities are rounded to f16 before the
 //     two products (ggml converts them to the cache's type);
 //   - the softmax exponentiates with exp_approx in blocks of 16, adds each block's lane sum into
 //     a double, and scales by the float reciprocal;
-//   - the two f16 products accumulate by FMA in lanes, in the order of the ggml kernel llama.cpp
-//     picks for the batch size: with 2+ tokens its AVX-512 GEMM (16 lanes, 16 elements a step);
-//     with one token its vec_dot (4 x 16 lanes, 64 elements a step, the four folded as
-//     (0+2) + (1+3)). Each ends with the 16-lane pairwise reduction (i + i+8, i + i+4, i + i+2,
-//     0 + 1).
-// Keys past the causal limit take part as exact zeros, as masked entries do in llama.cpp.
+//   - the two f16 products accumulate by FMA in 16 lanes, 16 elements a step, as ggml's batched
+//     f16 GEMM does, and end with the 16-lane pairwise reduction (i + i+8, i + i+4, i + i+2, 0 + 1).
+// Every row uses that one order, decoded tokens included (llama.cpp switches to its vec_dot order
+// for a single token; we do not, so a row's result never depends on the rows beside it).
+// Position j of a sequence is read through its block table; the order of the sums is by
+// position, so paging changes nothing in the arithmetic.
 #include <cmath>
 #include <vector>
 
@@ -28,9 +29,6 @@ namespace {
 
 constexpr int kLanes = 16;
 
-// How many 16-lane accumulators a product keeps: 1 for the batch GEMM order, 4 for vec_dot's.
-enum class ProductOrder { Gemm = 1, VecDot = 4 };
-
 // Sum of 16 lanes in the pairwise order described above.
 inline float reduce16(const float *v) {
     float s8[8], s4[4];
@@ -39,37 +37,21 @@ inline float reduce16(const float *v) {
     return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
-// Folds `groups` accumulators of 16 lanes (stride `stride` between groups) into one sum.
-inline float reduce_groups(const float *acc, int groups, int stride) {
-    if (groups == 1) return reduce16(acc);
-    float folded[kLanes];
-    for (int i = 0; i < kLanes; ++i) {
-        folded[i] = (acc[i] + acc[2 * stride + i]) + (acc[stride + i] + acc[3 * stride + i]);
-    }
-    return reduce16(folded);
-}
-
-// q.k over `n` dims: q f32 (already f16-representable), k f16. `n` must be a multiple of
-// 16 * groups; other sizes use dot_q_k_any.
-inline float dot_q_k(const float *q, const uint16_t *k, int n, int groups) {
-    float lanes[4 * kLanes] = {};
-    const int step = kLanes * groups;
-    for (int d = 0; d < n; d += step) {
-        for (int g = 0; g < groups; ++g) {
-            float *acc = lanes + g * kLanes;
-            const int base = d + g * kLanes;
+// q.k over `n` dims (a multiple of 16): q f32 (already f16-representable), k f16.
+inline float dot_q_k(const float *q, const uint16_t *k, int n) {
+    float acc[kLanes] = {};
+    for (int d = 0; d < n; d += kLanes) {
 #if defined(__F16C__) && defined(__FMA__)
-            __m256 lo = _mm256_loadu_ps(acc), hi = _mm256_loadu_ps(acc + 8);
-            lo = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + base))), _mm256_loadu_ps(q + base), lo);
-            hi = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + base + 8))), _mm256_loadu_ps(q + base + 8), hi);
-            _mm256_storeu_ps(acc, lo);
-            _mm256_storeu_ps(acc + 8, hi);
+        __m256 lo = _mm256_loadu_ps(acc), hi = _mm256_loadu_ps(acc + 8);
+        lo = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))), _mm256_loadu_ps(q + d), lo);
+        hi = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d + 8))), _mm256_loadu_ps(q + d + 8), hi);
+        _mm256_storeu_ps(acc, lo);
+        _mm256_storeu_ps(acc + 8, hi);
 #else
-            for (int i = 0; i < kLanes; ++i) acc[i] = std::fma(f16_to_f32(k[base + i]), q[base + i], acc[i]);
+        for (int i = 0; i < kLanes; ++i) acc[i] = std::fma(f16_to_f32(k[d + i]), q[d + i], acc[i]);
 #endif
-        }
     }
-    return reduce_groups(lanes, groups, kLanes);
+    return reduce16(acc);
 }
 
 // q.k for head sizes the lane orders do not divide: plain sequential FMA.
@@ -97,18 +79,25 @@ struct Scratch {
     std::vector<float> scores, qh, lanes;
 };
 
-void attend_one(const float *qrow, int n_keys, const uint16_t *k_cache, const uint16_t *v_cache, int kv_dim, int kv_off,
-                const AttentionShape &s, ProductOrder order, float *out, Scratch &w) {
+// The keys of one row: position j of its sequence is cache slot blocks[j / 16] * 16 + j % 16.
+struct RowKeys {
+    const int32_t *blocks;
+    int64_t width;  // f16 values per slot (n_head_kv * head_dim)
+    int64_t offset; // this head's first value in a slot
+    int64_t at(int j) const { return ((int64_t)blocks[j / kKvBlockTokens] * kKvBlockTokens + j % kKvBlockTokens) * width + offset; }
+};
+
+void attend_one(const float *qrow, int n_keys, const KvLayer &cache, const RowKeys &keys, const AttentionShape &s, float *out,
+                Scratch &w) {
     const int hd = s.head_dim;
-    const int groups = (int)order;
-    const bool lanes_fit = hd % (kLanes * groups) == 0;
+    const bool lanes_fit = hd % kLanes == 0;
     for (int d = 0; d < hd; ++d) w.qh[d] = round_f16(qrow[d]);
 
     // scores = scale * q.k, then the max
     float mx = -INFINITY;
     for (int j = 0; j < n_keys; ++j) {
-        const uint16_t *kj = k_cache + (int64_t)j * kv_dim + kv_off;  // K[j, kvh, :]
-        const float dot = lanes_fit ? dot_q_k(w.qh.data(), kj, hd, groups) : dot_q_k_any(w.qh.data(), kj, hd);
+        const uint16_t *kj = cache.k + keys.at(j);  // K[j, kvh, :]
+        const float dot = lanes_fit ? dot_q_k(w.qh.data(), kj, hd) : dot_q_k_any(w.qh.data(), kj, hd);
         w.scores[j] = dot * s.scale;
         mx = std::fmax(mx, w.scores[j]);
     }
@@ -126,37 +115,41 @@ void attend_one(const float *qrow, int n_keys, const uint16_t *k_cache, const ui
     }
     const float inv = (float)(1.0 / sum);
 
-    // out = sum_j f16(p_j) v_j: key j goes to accumulator j % (16 * groups); then per output
-    // dim the accumulators are folded and reduced.
-    const int n_acc = kLanes * groups;
-    float *lanes = w.lanes.data();  // [n_acc][hd]
-    for (int i = 0; i < n_acc * hd; ++i) lanes[i] = 0;
+    // out = sum_j f16(p_j) v_j: key j goes to accumulator j % 16; then per output dim the 16
+    // accumulators are reduced.
+    float *lanes = w.lanes.data();  // [16][hd]
+    for (int i = 0; i < kLanes * hd; ++i) lanes[i] = 0;
     for (int j = 0; j < n_keys; ++j) {
         const float p = round_f16(w.scores[j] * inv);
-        accumulate_v(lanes + (j % n_acc) * hd, p, v_cache + (int64_t)j * kv_dim + kv_off, hd);
+        accumulate_v(lanes + (j % kLanes) * hd, p, cache.v + keys.at(j), hd);
     }
-    float col[4 * kLanes];
+    float col[kLanes];
     for (int d = 0; d < hd; ++d) {
-        for (int i = 0; i < n_acc; ++i) col[i] = lanes[i * hd + d];
-        out[d] = reduce_groups(col, groups, kLanes);
+        for (int i = 0; i < kLanes; ++i) col[i] = lanes[i * hd + d];
+        out[d] = reduce16(col);
     }
 }
 
 }  // namespace
 
-void attention(ThreadPool &pool, const float *q, const float *k, const float *v, int n, int pos0, KvLayer &cache,
-               const AttentionShape &s, float *out) {
-    const int kv_dim = s.n_head_kv * s.head_dim;
+void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32View &v, const StepRows &rows, KvLayer &cache,
+               const AttentionShape &s, const F32View &out) {
+    const int64_t kv_dim = (int64_t)s.n_head_kv * s.head_dim;
     const int group = s.n_head / s.n_head_kv;
+    const int n = rows.n_rows;
 
-    // Append this batch's K and V to the cache (rows pos0 .. pos0+n-1).
+    // Store this step's K and V rows in their cache slots.
     pool.run_if(n >= 4 * pool.size(), [&](int ith, int nth) {
         int64_t b, e;
-        ThreadPool::split((int64_t)n * kv_dim, ith, nth, b, e);
-        const int64_t base = (int64_t)pos0 * kv_dim;
-        for (int64_t i = b; i < e; ++i) {
-            cache.k[base + i] = f32_to_f16(k[i]);
-            cache.v[base + i] = f32_to_f16(v[i]);
+        ThreadPool::split(n, ith, nth, b, e);
+        for (int64_t r = b; r < e; ++r) {
+            uint16_t *kc = cache.k + (int64_t)rows.kv_slot[r] * kv_dim;
+            uint16_t *vc = cache.v + (int64_t)rows.kv_slot[r] * kv_dim;
+            const float *kr = k.row(r), *vr = v.row(r);
+            for (int64_t i = 0; i < kv_dim; ++i) {
+                kc[i] = f32_to_f16(kr[i]);
+                vc[i] = f32_to_f16(vr[i]);
+            }
         }
     });
 
@@ -164,16 +157,13 @@ void attention(ThreadPool &pool, const float *q, const float *k, const float *v,
         int64_t b, e;
         ThreadPool::split((int64_t)n * s.n_head, ith, nth, b, e);
         Scratch w;
-        w.scores.resize(pos0 + n);
+        w.scores.resize((size_t)rows.max_pos + 1);
         w.qh.resize(s.head_dim);
-        w.lanes.resize((size_t)4 * kLanes * s.head_dim);
-        // llama.cpp multiplies with vec_dot for a single token and with its GEMM otherwise.
-        const ProductOrder order = n == 1 ? ProductOrder::VecDot : ProductOrder::Gemm;
+        w.lanes.resize((size_t)kLanes * s.head_dim);
         for (int64_t task = b; task < e; ++task) {
-            const int t = (int)(task / s.n_head), h = (int)(task % s.n_head);
-            const float *qrow = q + ((int64_t)t * s.n_head + h) * s.head_dim;  // q[t, h, :]
-            float *o = out + ((int64_t)t * s.n_head + h) * s.head_dim;         // out[t, h, :]
-            attend_one(qrow, pos0 + t + 1, cache.k, cache.v, kv_dim, (h / group) * s.head_dim, s, order, o, w);
+            const int r = (int)(task / s.n_head), h = (int)(task % s.n_head);
+            const RowKeys keys{rows.blocks + (int64_t)rows.seq[r] * rows.max_blocks, kv_dim, (int64_t)(h / group) * s.head_dim};
+            attend_one(q.row(r) + (int64_t)h * s.head_dim, rows.pos[r] + 1, cache, keys, s, out.row(r) + (int64_t)h * s.head_dim, w);
         }
     });
 }

@@ -76,9 +76,9 @@ void *CpuBackend::alloc(size_t bytes) {
 
 void CpuBackend::release(void *p) { std::free(p); }
 
-void CpuBackend::embed(const Weight &table, const int32_t *ids, int n, float *out) {
-    for (int i = 0; i < n; ++i) {
-        const uint8_t *row = static_cast<const uint8_t *>(table.data) + (size_t)ids[i] * table.row_bytes;
+void CpuBackend::embed(const Weight &table, const StepRows &rows, float *out) {
+    for (int i = 0; i < rows.n_rows; ++i) {
+        const uint8_t *row = static_cast<const uint8_t *>(table.data) + (size_t)rows.token[i] * table.row_bytes;
         cpu::dequantize_row(table.type_id, row, out + (int64_t)i * table.cols, table.cols);
     }
 }
@@ -87,20 +87,26 @@ void CpuBackend::rms_norm(const float *x, const float *w, float *out, int n_rows
     cpu::rms_norm(pool_, x, w, out, n_rows, dim, eps);
 }
 
-void CpuBackend::matmul(const Weight &w, const float *x, int n, float *y) { cpu::matmul(pool_, w, x, n, y); }
-
-void CpuBackend::rope(float *x, int n, int n_heads, int head_dim, int pos0, const RopeParams &p) {
-    cpu::rope(pool_, x, n, n_heads, head_dim, pos0, p);
+void CpuBackend::matmul(const Weight &w, const F32View &x, const F32View &y, const float *bias) {
+    cpu::matmul(pool_, w, x, y, bias);
 }
 
-void CpuBackend::attention(const float *q, const float *k, const float *v, int n, int pos0, KvLayer &cache,
-                           const AttentionShape &s, float *out) {
-    cpu::attention(pool_, q, k, v, n, pos0, cache, s, out);
+void CpuBackend::rope(const F32View &x, int n_heads, int head_dim, const StepRows &rows, const RopeParams &p) {
+    cpu::rope(pool_, x, n_heads, head_dim, rows.pos, p);
+}
+
+void CpuBackend::attention(const F32View &q, const F32View &k, const F32View &v, const StepRows &rows, KvLayer &cache,
+                           const AttentionShape &s, const F32View &out) {
+    cpu::attention(pool_, q, k, v, rows, cache, s, out);
 }
 
 void CpuBackend::swiglu(const float *gate, const float *up, float *out, int64_t n) { cpu::swiglu(pool_, gate, up, out, n); }
 
 void CpuBackend::add(float *x, const float *y, int64_t n) { cpu::add(pool_, x, y, n); }
+
+void CpuBackend::gather_rows(const F32View &src, const int32_t *idx, int n, const F32View &dst) {
+    cpu::gather_rows(pool_, src, idx, n, dst);
+}
 
 void CpuBackend::to_host(const float *src, float *dst_host, size_t n) { std::memcpy(dst_host, src, n * sizeof(float)); }
 

@@ -23,14 +23,15 @@ public:
     void *alloc(size_t bytes) override;
     void release(void *p) override;
 
-    void embed(const Weight &table, const int32_t *ids, int n, float *out) override;
+    void embed(const Weight &table, const StepRows &rows, float *out) override;
     void rms_norm(const float *x, const float *w, float *out, int n_rows, int dim, float eps) override;
-    void matmul(const Weight &w, const float *x, int n, float *y) override;
-    void rope(float *x, int n, int n_heads, int head_dim, int pos0, const RopeParams &p) override;
-    void attention(const float *q, const float *k, const float *v, int n, int pos0, KvLayer &cache,
-                   const AttentionShape &s, float *out) override;
+    void matmul(const Weight &w, const F32View &x, const F32View &y, const float *bias) override;
+    void rope(const F32View &x, int n_heads, int head_dim, const StepRows &rows, const RopeParams &p) override;
+    void attention(const F32View &q, const F32View &k, const F32View &v, const StepRows &rows, KvLayer &cache,
+                   const AttentionShape &s, const F32View &out) override;
     void swiglu(const float *gate, const float *up, float *out, int64_t n) override;
     void add(float *x, const float *y, int64_t n) override;
+    void gather_rows(const F32View &src, const int32_t *idx, int n, const F32View &dst) override;
     void to_host(const float *src, float *dst_host, size_t n) override;
     void from_host(void *dst, const void *src_host, size_t bytes) override;
 

@@ -1,8 +1,9 @@
-// elementwise.cpp — SwiGLU gating and residual adds.
+// elementwise.cpp — SwiGLU gating, residual adds and row gathers.
 //
 // SiLU uses exp_approx in blocks of 16 values and the C library's expf on the tail, which is how
 // llama.cpp's AVX-512 build evaluates it; results therefore match it bit for bit.
 #include <cmath>
+#include <cstring>
 
 #include "cpu/exp_approx.h"
 #include "cpu/ops.h"
@@ -43,6 +44,11 @@ void add(ThreadPool &pool, float *x, const float *y, int64_t n) {
         ThreadPool::split(n, ith, nth, b, e);
         for (int64_t i = b; i < e; ++i) x[i] += y[i];
     });
+}
+
+void gather_rows(ThreadPool &pool, const F32View &src, const int32_t *idx, int n, const F32View &dst) {
+    (void)pool;  // row copies: memory-bound and short
+    for (int i = 0; i < n; ++i) std::memcpy(dst.row(i), src.row(idx ? idx[i] : i), (size_t)dst.cols * sizeof(float));
 }
 
 }  // namespace wc::cpu

@@ -1,10 +1,11 @@
-// matmul.cpp — y = W x over quantized weights read in place.
+// matmul.cpp — y = W x (+ bias) over quantized weights read in place.
 //
 // Two phases, each spread over the pool: (1) convert every activation row to the weight type's
 // dot type (8-bit blocks for Q4_0/Q4_1/Q8_0, f16/bf16 for half weights); (2) dot products.
-// Decode (one row) splits the weight rows evenly across threads. Prefill walks the weights in
-// chunks of kRowChunk rows, handed out through an atomic counter, and reuses each chunk for
-// every activation row while it is hot in L1.
+// One row splits the weight rows evenly across threads; many rows walk the weights in chunks of
+// kRowChunk rows, handed out through an atomic counter, and reuse each chunk for every activation
+// row while it is hot in L1. Either way each output is one call of the same dot kernel followed by
+// the bias add, so a row's result does not depend on how many rows the step has.
 #include <atomic>
 #include <vector>
 
@@ -69,13 +70,18 @@ inline float dot(const VecDotKernels &k, TensorType type, const void *w, const v
 
 }  // namespace
 
-void matmul(ThreadPool &pool, const Weight &w, const float *x, int n, float *y) {
+void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &y, const float *bias) {
     const VecDotKernels &k = vec_dot_kernels();
     const TensorType type = (TensorType)w.type_id;
     const int64_t rows = w.rows, cols = w.cols;
+    const int64_t n = x.rows;
+    if (x.cols != cols || y.cols != rows || y.rows != n) {
+        fail(WC_ERR_INTERNAL, strfmt("matmul shapes: W [%lld x %lld], x [%lld x %lld], y [%lld x %lld]", (long long)rows,
+                                     (long long)cols, (long long)x.rows, (long long)x.cols, (long long)y.rows, (long long)y.cols));
+    }
     const size_t xrow = dot_row_bytes(type, cols);
 
-    // Per calling thread, so two sessions evaluating on different threads never share it.
+    // Per calling thread, so two contexts evaluating on different threads never share it.
     thread_local std::vector<uint8_t> xq;
     if (xq.size() < xrow * (size_t)n) xq.resize(xrow * (size_t)n);
     uint8_t *xqp = xq.data();
@@ -83,15 +89,19 @@ void matmul(ThreadPool &pool, const Weight &w, const float *x, int n, float *y) 
     pool.run_if(n >= 4 * pool.size(), [&](int ith, int nth) {
         int64_t b, e;
         ThreadPool::split(n, ith, nth, b, e);
-        for (int64_t t = b; t < e; ++t) convert_row(k, type, x + t * cols, xqp + t * xrow, cols);
+        for (int64_t t = b; t < e; ++t) convert_row(k, type, x.row(t), xqp + t * xrow, cols);
     });
 
     const uint8_t *wp = static_cast<const uint8_t *>(w.data);
+    auto out = [&](int64_t t, int64_t r) {
+        const float d = dot(k, type, wp + r * w.row_bytes, xqp + t * xrow, cols);
+        y.row(t)[r] = bias ? d + bias[r] : d;
+    };
     if (n == 1) {
         pool.run([&](int ith, int nth) {
             int64_t b, e;
             ThreadPool::split(rows, ith, nth, b, e);
-            for (int64_t r = b; r < e; ++r) y[r] = dot(k, type, wp + r * w.row_bytes, xqp, cols);
+            for (int64_t r = b; r < e; ++r) out(0, r);
         });
         return;
     }
@@ -101,9 +111,7 @@ void matmul(ThreadPool &pool, const Weight &w, const float *x, int n, float *y) 
         for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < n_chunks;) {
             const int64_t r0 = c * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
             for (int64_t t = 0; t < n; ++t) {
-                const uint8_t *xt = xqp + t * xrow;
-                float *yt = y + t * rows;
-                for (int64_t r = r0; r < r1; ++r) yt[r] = dot(k, type, wp + r * w.row_bytes, xt, cols);
+                for (int64_t r = r0; r < r1; ++r) out(t, r);
             }
         }
     });

@@ -13,20 +13,21 @@ namespace wc::cpu {
 void dequantize_row(uint32_t type_id, const void *row, float *out, int64_t n);
 
 // matmul.cpp
-void matmul(ThreadPool &pool, const Weight &w, const float *x, int n, float *y);
+void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &y, const float *bias);
 
 // norm.cpp
 void rms_norm(ThreadPool &pool, const float *x, const float *w, float *out, int n_rows, int dim, float eps);
 
-// rope.cpp
-void rope(ThreadPool &pool, float *x, int n, int n_heads, int head_dim, int pos0, const RopeParams &p);
+// rope.cpp: positions pos[0..x.rows)
+void rope(ThreadPool &pool, const F32View &x, int n_heads, int head_dim, const int32_t *pos, const RopeParams &p);
 
 // attention.cpp
-void attention(ThreadPool &pool, const float *q, const float *k, const float *v, int n, int pos0, KvLayer &cache,
-               const AttentionShape &s, float *out);
+void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32View &v, const StepRows &rows, KvLayer &cache,
+               const AttentionShape &s, const F32View &out);
 
 // elementwise.cpp
 void swiglu(ThreadPool &pool, const float *gate, const float *up, float *out, int64_t n);
 void add(ThreadPool &pool, float *x, const float *y, int64_t n);
+void gather_rows(ThreadPool &pool, const F32View &src, const int32_t *idx, int n, const F32View &dst);
 
 }  // namespace wc::cpu

@@ -8,7 +8,8 @@
 
 namespace wc::cpu {
 
-void rope(ThreadPool &pool, float *x, int n, int n_heads, int head_dim, int pos0, const RopeParams &p) {
+void rope(ThreadPool &pool, const F32View &x, int n_heads, int head_dim, const int32_t *pos, const RopeParams &p) {
+    const int64_t n = x.rows;
     const int half = p.n_rot / 2;
     const float theta_scale = std::pow(p.freq_base, -2.0f / (float)p.n_rot);
     pool.run_if(n >= 4 * pool.size(), [&](int ith, int nth) {
@@ -16,7 +17,7 @@ void rope(ThreadPool &pool, float *x, int n, int n_heads, int head_dim, int pos0
         ThreadPool::split(n, ith, nth, b, e);
         std::vector<float> cs(half), sn(half);
         for (int64_t t = b; t < e; ++t) {
-            float theta = (float)(pos0 + t);
+            float theta = (float)pos[t];
             for (int i = 0; i < half; ++i) {
                 const float th = p.freq_scale * theta;
                 cs[i] = std::cos(th);
@@ -24,7 +25,7 @@ void rope(ThreadPool &pool, float *x, int n, int n_heads, int head_dim, int pos0
                 theta *= theta_scale;
             }
             for (int h = 0; h < n_heads; ++h) {
-                float *v = x + ((int64_t)t * n_heads + h) * head_dim;  // x[t, h, :]
+                float *v = x.row(t) + (int64_t)h * head_dim;  // x[t, h, :]
                 for (int i = 0; i < half; ++i) {
                     const int a = p.neox ? i : 2 * i;
                     const int c = p.neox ? i + half : 2 * i + 1;

@@ -1,249 +1,366 @@
-// attention.cu — see attention.cuh. Three kernels after the f16 store of the new k, v rows:
+// attention.cu — see attention.cuh. After the f16 store of the step's k, v rows, one scheme for
+// every row, prompt or decoded, whatever else is in the step (batch invariance):
 //
-// * decode (one query row): the cached positions are split into kDecodeSplits contiguous chunks,
-//   one 4-warp block per (head, chunk), so a long context spreads over the whole GPU; each warp
-//   walks every 4th position of its chunk with an online softmax (running max, running sum,
-//   rescaled accumulator). A merge kernel combines the chunks' partial results. The position may
-//   come from device memory, so a captured graph replays it at any position.
-// * prefill (many query rows): one block per (head, tile of 16 query rows); tiles of 32 cached
-//   positions are staged in shared memory once and used by all 16 rows (lane j scores position
-//   j), causal masking per row.
+// * A row's keys 0 .. pos are cut into chunks at multiples of kAttnChunk (absolute positions).
+//   One warp reduces one chunk for one (row, head): sub-tiles of 32 keys (aligned to multiples
+//   of 32, so a sub-tile spans two KV blocks of 16), an online softmax over the sub-tiles
+//   (running max m, running weight sum l, accumulator rescaled by exp(m_old - m_new)).
+//     - score: lane L owns the dim pairs (2(L + 32i), 2(L + 32i) + 1); per key it sums its pairs
+//       by FMA in i order, then a transposing butterfly (31 shuffles) leaves the full sum of key
+//       j0 + L in lane L, always in the same tree;
+//     - weights exp(s - m) with exp_approx (the CPU's formula); l += the butterfly sum of them;
+//     - p·v: key by key in position order, each lane FMAs into its own dims.
+// * The chunks of a row are folded in chunk order: (m, l, acc) of chunk c merges into the
+//   running state with alpha = exp(M - M'), beta = exp(m_c - M'). Then out = acc / l.
+//   Small steps (partials given) spread the chunks over blocks (grid y = chunk slots, enough for
+//   the context's longest row; slots past a row's length exit at once) and a merge kernel folds
+//   them; large steps let the warp walk its chunks in turn and fold as it goes. The fold is one
+//   function with explicit round-to-nearest intrinsics, so both give the same bits.
+// A row's arithmetic thus depends only on its own position, its q and its keys. In a row's last,
+// partial sub-tile the lanes past its position score a copy of its last key (no branch, no load
+// outside its keys), get weight 0 and are left out of p·v.
 //
-// q is rounded to f16 first and K, V are f16, as in the CPU twin and llama.cpp.
+// Numerics against the CPU twin: q rounded to f16, K and V f16, scale applied to q·k, the same
+// exp formula. Differences: the order of the sums (the CPU sums q·k and p·v in 16 lanes over all
+// keys in one pass, with the softmax sum in double) and the probabilities, which the CPU rounds to
+// f16 after normalising. A one-pass online softmax knows the normaliser only at the end; rounding
+// the unnormalised weights instead would add a second, independent f16 error rather than
+// reproduce the CPU's, so they stay f32.
 #include "gpu/attention.cuh"
 
 #include <cuda_fp16.h>
 
 #include "core/error.h"
+#include "core/step.h"
 #include "gpu/cuda_check.cuh"
+#include "gpu/exp_approx.cuh"
 #include "gpu/quant.cuh"
 
 namespace wc::gpu {
 
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kPerLane = kMaxHeadDim / 32;
-constexpr int kDecodeSplits = 32;  // one lane per split in the merge
-constexpr int kQTile = 16;
-constexpr int kRowsPerWarp = kQTile / kWarps;
-constexpr int kKvTile = 32;        // one lane per position when scoring
-static_assert(kDecodeSplits == 32 && kKvTile == 32, "the merge and the scoring map one lane to one split/position");
+constexpr int kWarps = 4;   // warps per block, one (row, head) task each
+constexpr int kKeys = 32;   // keys per sub-tile: one per lane when scoring
+constexpr unsigned kFull = 0xffffffffu;
+static_assert(kAttnChunk % kKeys == 0, "sub-tiles never straddle chunks");
+static_assert(kKeys == 2 * kKvBlockTokens, "a sub-tile spans exactly two KV blocks");
 
-__global__ void store_kv(const float *k, const float *v, int n, int pos0, const int *pos_dev, int width, uint16_t *kc,
-                         uint16_t *vc) {
-    if (pos_dev) pos0 = *pos_dev;
-    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (int64_t)n * width) return;
-    const int64_t at = (int64_t)pos0 * width + i;
-    kc[at] = __half_as_ushort(__float2half_rn(k[i]));
-    vc[at] = __half_as_ushort(__float2half_rn(v[i]));
+// k[r], v[r] -> cache slot kv_slot[r], rounded to f16. Grid: (row, 256-value piece).
+__global__ void store_kv(const float *k, int64_t k_stride, const float *v, int64_t v_stride, const int32_t *kv_slot, int width,
+                         uint16_t *kc, uint16_t *vc) {
+    const int r = blockIdx.x;
+    const int i = blockIdx.y * blockDim.x + threadIdx.x;
+    if (i >= width) return;
+    const int64_t at = (int64_t)kv_slot[r] * width + i;
+    kc[at] = __half_as_ushort(__float2half_rn(k[r * k_stride + i]));
+    vc[at] = __half_as_ushort(__float2half_rn(v[r * v_stride + i]));
 }
 
-// Partial result of one (head, split) block: [head_dim] accumulator scaled to exp(-m), then m, l.
-__global__ void attend_decode(const float *q, const uint16_t *kc, const uint16_t *vc, int pos0, const int *pos_dev,
-                              int n_head, int n_head_kv, int head_dim, float scale, float *part) {
-    if (pos_dev) pos0 = *pos_dev;
-    const int h = blockIdx.x, split = blockIdx.y;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int kv_head = h / (n_head / n_head_kv);
-    const int kv_width = n_head_kv * head_dim;
-    const int n_kv = pos0 + 1;  // causal: positions 0 .. pos0
-    const int chunk = (n_kv + kDecodeSplits - 1) / kDecodeSplits;
-    const int begin = split * chunk;
-    const int end = min(n_kv, begin + chunk);
+// One (row, head)'s reduction over some keys, per lane: a[2i], a[2i+1] are dims 2(lane + 32i)
+// and 2(lane + 32i) + 1 of the accumulator (scaled by exp(-m)); m and l are the same in every lane.
+template <int P>
+struct Part {
+    float a[2 * P];
+    float m, l;
+};
 
-    float qv[kPerLane], acc[kPerLane];
-    const float *qr = q + (int64_t)h * head_dim;
+// Lane L's partial sums over 32 keys -> the full sum of key L in lane L. At step `Off` a lane
+// keeps the half of its values whose key has bit `Off` equal to its own lane bit and sends the
+// other half to lane ^ Off; after 5 steps one value is left. The tree is fixed for each key.
+// (A template per step, so every index is a constant and v stays in registers.)
+template <int Off>
+__device__ __forceinline__ void transpose_step(float (&v)[kKeys], int lane) {
+    const bool upper = lane & Off;
 #pragma unroll
-    for (int i = 0; i < kPerLane; ++i) {
-        const int d = lane + 32 * i;
-        qv[i] = d < head_dim ? __half2float(__float2half_rn(qr[d])) : 0.0f;
-        acc[i] = 0.0f;
+    for (int k = 0; k < Off; ++k) {
+        const float lo = v[k], hi = v[k + Off];
+        const float send = upper ? lo : hi;
+        const float keep = upper ? hi : lo;
+        v[k] = __fadd_rn(keep, __shfl_xor_sync(kFull, send, Off));
     }
-    float m = -INFINITY, l = 0.0f;
-    for (int p = begin + warp; p < end; p += kWarps) {
-        const uint16_t *kr = kc + (int64_t)p * kv_width + kv_head * head_dim;
-        float s = 0.0f;
-#pragma unroll
-        for (int i = 0; i < kPerLane; ++i) {
-            const int d = lane + 32 * i;
-            if (d < head_dim) s = fmaf(qv[i], f16f(kr[d]), s);
-        }
-        s = warp_sum(s) * scale;
-        const float m_new = fmaxf(m, s);
-        const float keep = expf(m - m_new);
-        const float w = expf(s - m_new);
-        l = l * keep + w;
-        const uint16_t *vr = vc + (int64_t)p * kv_width + kv_head * head_dim;
-#pragma unroll
-        for (int i = 0; i < kPerLane; ++i) {
-            const int d = lane + 32 * i;
-            if (d < head_dim) acc[i] = fmaf(w, f16f(vr[d]), acc[i] * keep);
-        }
-        m = m_new;
-    }
+}
 
-    __shared__ float warp_m[kWarps], warp_l[kWarps];
-    __shared__ float warp_acc[kWarps][kMaxHeadDim];
+__device__ __forceinline__ float transpose_sum(float (&v)[kKeys], int lane) {
+    static_assert(kKeys == 32, "five steps");
+    transpose_step<16>(v, lane);
+    transpose_step<8>(v, lane);
+    transpose_step<4>(v, lane);
+    transpose_step<2>(v, lane);
+    transpose_step<1>(v, lane);
+    return v[0];
+}
+
+// q . K[key j0 + lane] for the sub-tile whose keys jj < 16 sit at slot sb0 + jj and the others
+// at sb1 + jj - 16. Keys past n_valid read the last valid key instead (their result is
+// discarded) and dims past hd read the head's last pair against q = 0, so there are no branches
+// and every load is inside the row's own keys. Valid keys get the same FMAs whatever n_valid is.
+template <int P, bool Full>
+__device__ __forceinline__ float score_tile(const float (&q)[2 * P], const uint16_t *kbase, int64_t kv_width, int64_t sb0, int64_t sb1,
+                                            int n_valid, int hd, int lane) {
+    float part[kKeys];
+#pragma unroll
+    for (int jj = 0; jj < kKeys; ++jj) {
+        const int jc = Full ? jj : min(jj, n_valid - 1);
+        const int64_t slot = (jc < kKvBlockTokens ? sb0 : sb1) + jc % kKvBlockTokens;
+        const __half2 *kr = reinterpret_cast<const __half2 *>(kbase + slot * kv_width);  // K[slot, kv_head, :] as pairs
+        float acc = 0.0f;
+#pragma unroll
+        for (int i = 0; i < P; ++i) {
+            const int pi = min(lane + 32 * i, hd / 2 - 1);
+            const float2 kf = __half22float2(kr[pi]);
+            acc = __fmaf_rn(q[2 * i], kf.x, acc);
+            acc = __fmaf_rn(q[2 * i + 1], kf.y, acc);
+        }
+        part[jj] = acc;
+    }
+    return transpose_sum(part, lane);
+}
+
+// a += sum over the sub-tile's valid keys jj (in order) of p_jj * V[key jj] (p_jj held by lane jj).
+template <int P, bool Full>
+__device__ __forceinline__ void accumulate_v(float (&a)[2 * P], float p, const uint16_t *vbase, int64_t kv_width, int64_t sb0,
+                                             int64_t sb1, int n_valid, int hd, int lane) {
+#pragma unroll
+    for (int jj = 0; jj < kKeys; ++jj) {
+        if (!Full && jj >= n_valid) break;  // uniform across the warp
+        const float pj = __shfl_sync(kFull, p, jj);
+        const int64_t slot = (jj < kKvBlockTokens ? sb0 : sb1) + jj % kKvBlockTokens;
+        const __half2 *vr = reinterpret_cast<const __half2 *>(vbase + slot * kv_width);
+#pragma unroll
+        for (int i = 0; i < P; ++i) {
+            const int pi = lane + 32 * i;
+            if (2 * pi < hd) {
+                const float2 vf = __half22float2(vr[pi]);
+                a[2 * i] = __fmaf_rn(pj, vf.x, a[2 * i]);
+                a[2 * i + 1] = __fmaf_rn(pj, vf.y, a[2 * i + 1]);
+            }
+        }
+    }
+}
+
+// Chunk c of a row with `len` keys (c < chunks of len): online softmax over its sub-tiles.
+template <int P>
+__device__ void attend_chunk(Part<P> &out, const float (&q)[2 * P], const uint16_t *kbase, const uint16_t *vbase, int64_t kv_width,
+                             const int32_t *table, int c, int len, int hd, float scale, int lane) {
+    out.m = -INFINITY;
+    out.l = 0.0f;
+#pragma unroll
+    for (int d = 0; d < 2 * P; ++d) out.a[d] = 0.0f;
+    const int end = min(len, (c + 1) * kAttnChunk);
+    for (int j0 = c * kAttnChunk; j0 < end; j0 += kKeys) {
+        const int n_valid = min(kKeys, end - j0);
+        // Keys j0 .. j0+31 live in blocks table[j0/16] and table[j0/16 + 1] (the second only read
+        // when one of its keys is valid: it may be past the sequence's table).
+        const int64_t sb0 = (int64_t)table[j0 / kKvBlockTokens] * kKvBlockTokens;
+        const int64_t sb1 = n_valid > kKvBlockTokens ? (int64_t)table[j0 / kKvBlockTokens + 1] * kKvBlockTokens : sb0;
+        const float dot = n_valid == kKeys ? score_tile<P, true>(q, kbase, kv_width, sb0, sb1, n_valid, hd, lane)
+                                           : score_tile<P, false>(q, kbase, kv_width, sb0, sb1, n_valid, hd, lane);
+        const float s = lane < n_valid ? __fmul_rn(dot, scale) : -INFINITY;
+        const float m_new = fmaxf(out.m, warp_max(s));  // finite: lane 0's key is valid
+        const float keep = exp_approx(out.m - m_new);  // 0 on the first sub-tile (m = -inf)
+        const float p = lane < n_valid ? exp_approx(s - m_new) : 0.0f;
+        out.l = __fadd_rn(__fmul_rn(out.l, keep), warp_sum(p));
+#pragma unroll
+        for (int d = 0; d < 2 * P; ++d) out.a[d] = __fmul_rn(out.a[d], keep);
+        if (n_valid == kKeys) accumulate_v<P, true>(out.a, p, vbase, kv_width, sb0, sb1, n_valid, hd, lane);
+        else accumulate_v<P, false>(out.a, p, vbase, kv_width, sb0, sb1, n_valid, hd, lane);
+        out.m = m_new;
+    }
+}
+
+// run = run ∘ next (next is the following chunk). The only merge there is: the split path's merge
+// kernel and the walking warp both call it, so they round alike.
+template <int P>
+__device__ __forceinline__ void fold(Part<P> &run, const Part<P> &next) {
+    const float m = fmaxf(run.m, next.m);
+    const float alpha = exp_approx(run.m - m), beta = exp_approx(next.m - m);
+    run.l = __fmaf_rn(next.l, beta, __fmul_rn(run.l, alpha));
+#pragma unroll
+    for (int d = 0; d < 2 * P; ++d) run.a[d] = __fmaf_rn(next.a[d], beta, __fmul_rn(run.a[d], alpha));
+    run.m = m;
+}
+
+template <int P>
+__device__ __forceinline__ void write_out(const Part<P> &r, float *o, int hd, int lane) {
+#pragma unroll
+    for (int i = 0; i < P; ++i) {
+        const int pi = lane + 32 * i;
+        if (2 * pi < hd) {
+            o[2 * pi] = __fdiv_rn(r.a[2 * i], r.l);
+            o[2 * pi + 1] = __fdiv_rn(r.a[2 * i + 1], r.l);
+        }
+    }
+}
+
+// A partial in scratch: [hd] accumulator, then m, l.
+template <int P>
+__device__ __forceinline__ void store_part(const Part<P> &r, float *at, int hd, int lane) {
+#pragma unroll
+    for (int i = 0; i < P; ++i) {
+        const int pi = lane + 32 * i;
+        if (2 * pi < hd) {
+            at[2 * pi] = r.a[2 * i];
+            at[2 * pi + 1] = r.a[2 * i + 1];
+        }
+    }
     if (lane == 0) {
-        warp_m[warp] = m;
-        warp_l[warp] = l;
+        at[hd] = r.m;
+        at[hd + 1] = r.l;
     }
+}
+
+template <int P>
+__device__ __forceinline__ void load_part(Part<P> &r, const float *at, int hd, int lane) {
 #pragma unroll
-    for (int i = 0; i < kPerLane; ++i) {
-        const int d = lane + 32 * i;
-        if (d < head_dim) warp_acc[warp][d] = acc[i];
+    for (int i = 0; i < P; ++i) {
+        const int pi = lane + 32 * i;
+        r.a[2 * i] = 2 * pi < hd ? at[2 * pi] : 0.0f;
+        r.a[2 * i + 1] = 2 * pi < hd ? at[2 * pi + 1] : 0.0f;
     }
-    __syncthreads();
-    float m_all = -INFINITY;
-    for (int w = 0; w < kWarps; ++w) {
-        if (warp_l[w] > 0.0f) m_all = fmaxf(m_all, warp_m[w]);
-    }
-    float *o = part + ((int64_t)h * kDecodeSplits + split) * (head_dim + 2);
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-        float num = 0.0f;
-        for (int w = 0; w < kWarps; ++w) {
-            if (warp_l[w] > 0.0f) num += warp_acc[w][d] * expf(warp_m[w] - m_all);
-        }
-        o[d] = num;
-    }
-    if (threadIdx.x == 0) {
-        float l_all = 0.0f;
-        for (int w = 0; w < kWarps; ++w) {
-            if (warp_l[w] > 0.0f) l_all += warp_l[w] * expf(warp_m[w] - m_all);
-        }
-        o[head_dim] = m_all;
-        o[head_dim + 1] = l_all;  // 0 for a split with no positions
-    }
+    r.m = at[hd];
+    r.l = at[hd + 1];
 }
 
-// out[h, :] from the kDecodeSplits partial results of head h (warp 0 weighs the splits).
-__global__ void attend_decode_merge(const float *part, int head_dim, float *out) {
-    const int h = blockIdx.x;
-    const float *ph = part + (int64_t)h * kDecodeSplits * (head_dim + 2);
-    __shared__ float weight[kDecodeSplits];
-    __shared__ float denom;
-    if (threadIdx.x < 32) {
-        const float *ps = ph + threadIdx.x * (head_dim + 2);
-        const float l = ps[head_dim + 1];
-        const float m = l > 0.0f ? ps[head_dim] : -INFINITY;
-        const float m_all = warp_max(m);  // finite: split 0 always holds position 0
-        const float f = l > 0.0f ? expf(m - m_all) : 0.0f;
-        weight[threadIdx.x] = f;
-        const float sum = warp_sum(l * f);
-        if (threadIdx.x == 0) denom = sum;
-    }
-    __syncthreads();
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-        float num = 0.0f;
-        for (int s = 0; s < kDecodeSplits; ++s) num = fmaf(weight[s], ph[s * (head_dim + 2) + d], num);
-        out[(int64_t)h * head_dim + d] = num / denom;
-    }
-}
+struct Args {
+    const float *q;
+    int64_t q_stride;
+    const uint16_t *kc, *vc;
+    const int32_t *pos, *seq, *blocks;
+    int max_blocks, n_rows, n_head, group, n_head_kv, hd;
+    float scale;
+    float *out;
+    int64_t out_stride;
+    float *part;  // null: each warp walks its row's chunks; else one chunk per block row (grid y)
+    int slots;    // chunk slots per task in `part` (gridDim.y when split)
+};
 
-__global__ void attend_prefill(const float *q, const uint16_t *kc, const uint16_t *vc, int n, int pos0, int n_head,
-                               int n_head_kv, int head_dim, float scale, float *out) {
-    const int h = blockIdx.x;
-    const int t0 = blockIdx.y * kQTile;
+// Task (row r, head h) = global warp index; with partials, blockIdx.y is the chunk.
+template <int P>
+__global__ void __launch_bounds__(32 * kWarps) attend(const Args a) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int kv_head = h / (n_head / n_head_kv);
-    const int kv_width = n_head_kv * head_dim;
-    const int n_kv = pos0 + min(n, t0 + kQTile);  // positions the tile's last row sees
+    const int64_t task = (int64_t)blockIdx.x * kWarps + warp;
+    if (task >= (int64_t)a.n_rows * a.n_head) return;  // whole warps: the shuffles below see every lane
+    const int r = (int)(task / a.n_head), h = (int)(task % a.n_head);
+    const int len = a.pos[r] + 1;  // causal: positions 0 .. pos[r] of its sequence
+    const int n_chunks = (len + kAttnChunk - 1) / kAttnChunk;
+    const bool split = a.part != nullptr;
+    int c = split ? (int)blockIdx.y : 0;
+    if (c >= n_chunks) return;  // a chunk slot past this row's length
 
-    __shared__ __half qs[kQTile][kMaxHeadDim];
-    __shared__ __half ks[kKvTile][kMaxHeadDim + 2];  // +2 halves: lane j reads row j without bank conflicts
-    __shared__ __half vs[kKvTile][kMaxHeadDim];
-
-    for (int i = threadIdx.x; i < kQTile * head_dim; i += blockDim.x) {
-        const int r = i / head_dim, d = i % head_dim, t = t0 + r;
-        qs[r][d] = __float2half_rn(t < n ? q[((int64_t)t * n_head + h) * head_dim + d] : 0.0f);
+    float q[2 * P];
+    const float *qr = a.q + r * a.q_stride + (int64_t)h * a.hd;  // q[r, h, :]
+#pragma unroll
+    for (int i = 0; i < P; ++i) {
+        const int pi = lane + 32 * i;
+        q[2 * i] = 2 * pi < a.hd ? __half2float(__float2half_rn(qr[2 * pi])) : 0.0f;
+        q[2 * i + 1] = 2 * pi < a.hd ? __half2float(__float2half_rn(qr[2 * pi + 1])) : 0.0f;
     }
-    float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][kPerLane];
-#pragma unroll
-    for (int i = 0; i < kRowsPerWarp; ++i) {
-        m[i] = -INFINITY;
-        l[i] = 0.0f;
-#pragma unroll
-        for (int k = 0; k < kPerLane; ++k) acc[i][k] = 0.0f;
-    }
+    const int32_t *table = a.blocks + (int64_t)a.seq[r] * a.max_blocks;  // the row's sequence's block table
+    const int64_t kv_width = (int64_t)a.n_head_kv * a.hd;
+    const int64_t head_off = (int64_t)(h / a.group) * a.hd;               // its kv head within a slot
+    float *o = a.out + r * a.out_stride + (int64_t)h * a.hd;
 
-    for (int p0 = 0; p0 < n_kv; p0 += kKvTile) {
-        __syncthreads();  // the previous tile is consumed (and qs is written)
-        for (int i = threadIdx.x; i < kKvTile * head_dim; i += blockDim.x) {
-            const int j = i / head_dim, d = i % head_dim, p = p0 + j;
-            const int64_t at = (int64_t)p * kv_width + kv_head * head_dim + d;
-            ks[j][d] = p < n_kv ? __ushort_as_half(kc[at]) : __float2half(0.0f);
-            vs[j][d] = p < n_kv ? __ushort_as_half(vc[at]) : __float2half(0.0f);
-        }
-        __syncthreads();
-#pragma unroll
-        for (int i = 0; i < kRowsPerWarp; ++i) {
-            const int r = warp * kRowsPerWarp + i, t = t0 + r;
-            const int last = pos0 + t;       // causal: row t sees positions 0 .. last
-            if (t >= n || p0 > last) continue;  // uniform across the warp
-            const int p = p0 + lane;
-            float s = -INFINITY;
-            if (p <= last) {
-                float dot = 0.0f;
-                for (int d = 0; d < head_dim; ++d) dot = fmaf(__half2float(qs[r][d]), __half2float(ks[lane][d]), dot);
-                s = dot * scale;
-            }
-            const float m_new = fmaxf(m[i], warp_max(s));  // finite: lane 0's position p0 <= last
-            const float keep = expf(m[i] - m_new);
-            const float w = p <= last ? expf(s - m_new) : 0.0f;
-            l[i] = l[i] * keep + warp_sum(w);
-#pragma unroll
-            for (int k = 0; k < kPerLane; ++k) acc[i][k] *= keep;
-            const int visible = min(kKvTile, last - p0 + 1);
-            for (int j = 0; j < visible; ++j) {
-                const float wj = __shfl_sync(0xffffffffu, w, j);
-#pragma unroll
-                for (int k = 0; k < kPerLane; ++k) {
-                    const int d = lane + 32 * k;
-                    if (d < head_dim) acc[i][k] = fmaf(wj, __half2float(vs[j][d]), acc[i][k]);
-                }
-            }
-            m[i] = m_new;
+    Part<P> run;
+    for (; c < n_chunks; c += split ? (int)gridDim.y : 1) {
+        Part<P> cur;
+        attend_chunk<P>(cur, q, a.kc + head_off, a.vc + head_off, kv_width, table, c, len, a.hd, a.scale, lane);
+        if (split) {
+            if (n_chunks == 1) write_out(cur, o, a.hd, lane);  // nothing to merge: out = acc / l, as below
+            else store_part(cur, a.part + (task * a.slots + c) * (a.hd + 2), a.hd, lane);
+        } else if (c == 0) {
+            run = cur;
+        } else {
+            fold(run, cur);
         }
     }
-#pragma unroll
-    for (int i = 0; i < kRowsPerWarp; ++i) {
-        const int t = t0 + warp * kRowsPerWarp + i;
-        if (t >= n) continue;
-        float *o = out + ((int64_t)t * n_head + h) * head_dim;
-#pragma unroll
-        for (int k = 0; k < kPerLane; ++k) {
-            const int d = lane + 32 * k;
-            if (d < head_dim) o[d] = acc[i][k] / l[i];
-        }
+    if (!split) write_out(run, o, a.hd, lane);
+}
+
+// Folds the partials of every task with more than one chunk, in chunk order.
+template <int P>
+__global__ void __launch_bounds__(32 * kWarps) attend_merge(const Args a) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int64_t task = (int64_t)blockIdx.x * kWarps + warp;
+    if (task >= (int64_t)a.n_rows * a.n_head) return;
+    const int r = (int)(task / a.n_head), h = (int)(task % a.n_head);
+    const int n_chunks = (a.pos[r] + 1 + kAttnChunk - 1) / kAttnChunk;
+    if (n_chunks <= 1) return;  // written by the chunk itself
+    const float *base = a.part + task * a.slots * (a.hd + 2);
+    Part<P> run, cur;
+    load_part(run, base, a.hd, lane);
+    for (int c = 1; c < n_chunks; ++c) {
+        load_part(cur, base + (int64_t)c * (a.hd + 2), a.hd, lane);
+        fold(run, cur);
+    }
+    write_out(run, a.out + r * a.out_stride + (int64_t)h * a.hd, a.hd, lane);
+}
+
+template <int P>
+void launch(const Args &a, cudaStream_t stream) {
+    const unsigned blocks = (unsigned)(((int64_t)a.n_rows * a.n_head + kWarps - 1) / kWarps);
+    attend<P><<<dim3(blocks, a.part ? a.slots : 1), 32 * kWarps, 0, stream>>>(a);
+    CUDA_CHECK_LAUNCH();
+    // With one slot every row has one chunk and wrote its output already.
+    if (a.part && a.slots > 1) {
+        attend_merge<P><<<blocks, 32 * kWarps, 0, stream>>>(a);
+        CUDA_CHECK_LAUNCH();
     }
 }
 
 }  // namespace
 
-size_t attention_scratch_floats(const AttentionShape &s) { return (size_t)s.n_head * kDecodeSplits * (s.head_dim + 2); }
+int attention_chunk_slots(int max_blocks) {
+    return (int)(((int64_t)max_blocks * kKvBlockTokens + kAttnChunk - 1) / kAttnChunk);
+}
 
-void attention(const float *q, const float *k, const float *v, int n, int pos0, const int *pos_dev, KvLayer &cache,
-               const AttentionShape &s, float *out, float *scratch, cudaStream_t stream) {
+size_t attention_partials_floats(int n_rows, const AttentionShape &s, int max_blocks) {
+    return (size_t)n_rows * s.n_head * attention_chunk_slots(max_blocks) * (s.head_dim + 2);
+}
+
+void attention(const F32View &q, const F32View &k, const F32View &v, const StepRows &rows, KvLayer &cache,
+               const AttentionShape &s, const F32View &out, float *partials, cudaStream_t stream) {
+    const int n = rows.n_rows;
     if (n <= 0) return;
-    if (s.head_dim > kMaxHeadDim) fail(WC_ERR_UNSUPPORTED, strfmt("cuda attention: head_dim %d > %d", s.head_dim, kMaxHeadDim));
-    if (s.n_head_kv <= 0 || s.n_head % s.n_head_kv != 0) fail(WC_ERR_INVALID_ARGUMENT, "cuda attention: n_head must be a multiple of n_head_kv");
-    if (n > 1 && pos_dev) fail(WC_ERR_INTERNAL, "cuda attention: a device-side position is for single-token steps only");
-    const int width = s.n_head_kv * s.head_dim;
-    const int64_t total = (int64_t)n * width;
-    store_kv<<<(unsigned)((total + 255) / 256), 256, 0, stream>>>(k, v, n, pos0, pos_dev, width, cache.k, cache.v);
-    CUDA_CHECK_LAUNCH();
-    if (n == 1) {
-        attend_decode<<<dim3(s.n_head, kDecodeSplits), 32 * kWarps, 0, stream>>>(q, cache.k, cache.v, pos0, pos_dev, s.n_head,
-                                                                                 s.n_head_kv, s.head_dim, s.scale, scratch);
-        CUDA_CHECK_LAUNCH();
-        attend_decode_merge<<<s.n_head, 128, 0, stream>>>(scratch, s.head_dim, out);
-    } else {
-        attend_prefill<<<dim3(s.n_head, (n + kQTile - 1) / kQTile), 32 * kWarps, 0, stream>>>(q, cache.k, cache.v, n, pos0, s.n_head,
-                                                                                             s.n_head_kv, s.head_dim, s.scale, out);
+    if (s.head_dim <= 0 || s.head_dim > kMaxHeadDim || s.head_dim % 2 != 0) {
+        fail(WC_ERR_UNSUPPORTED, strfmt("cuda attention: head_dim %d (supported: even, at most %d)", s.head_dim, kMaxHeadDim));
     }
+    if (s.n_head_kv <= 0 || s.n_head % s.n_head_kv != 0) fail(WC_ERR_INVALID_ARGUMENT, "cuda attention: n_head must be a multiple of n_head_kv");
+    const int width = s.n_head_kv * s.head_dim;
+    if (q.rows != n || k.rows != n || v.rows != n || out.rows != n || q.cols != (int64_t)s.n_head * s.head_dim || k.cols != width ||
+        v.cols != width || out.cols != q.cols || rows.max_blocks <= 0) {
+        fail(WC_ERR_INTERNAL, strfmt("cuda attention shapes: %d rows, q %lldx%lld, k %lldx%lld, v %lldx%lld, out %lldx%lld, max_blocks %d", n,
+                                     (long long)q.rows, (long long)q.cols, (long long)k.rows, (long long)k.cols, (long long)v.rows,
+                                     (long long)v.cols, (long long)out.rows, (long long)out.cols, rows.max_blocks));
+    }
+    if (partials && n > kAttnSplitMaxRows) fail(WC_ERR_INTERNAL, strfmt("cuda attention: a split step of %d rows", n));
+
+    store_kv<<<dim3((unsigned)n, (unsigned)((width + 255) / 256)), 256, 0, stream>>>(k.data, k.stride, v.data, v.stride, rows.kv_slot,
+                                                                                    width, cache.k, cache.v);
     CUDA_CHECK_LAUNCH();
+
+    Args a;
+    a.q = q.data;
+    a.q_stride = q.stride;
+    a.kc = cache.k;
+    a.vc = cache.v;
+    a.pos = rows.pos;
+    a.seq = rows.seq;
+    a.blocks = rows.blocks;
+    a.max_blocks = rows.max_blocks;
+    a.n_rows = n;
+    a.n_head = s.n_head;
+    a.group = s.n_head / s.n_head_kv;
+    a.n_head_kv = s.n_head_kv;
+    a.hd = s.head_dim;
+    a.scale = s.scale;
+    a.out = out.data;
+    a.out_stride = out.stride;
+    a.part = partials;
+    a.slots = attention_chunk_slots(rows.max_blocks);
+    if (s.head_dim <= 64) launch<1>(a, stream);
+    else if (s.head_dim <= 128) launch<2>(a, stream);
+    else launch<4>(a, stream);
 }
 
 }  // namespace wc::gpu

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <memory>
 
 #include "core/error.h"
@@ -33,9 +34,14 @@ namespace {
 
 constexpr size_t kStagingBytes = 16u << 20;
 constexpr size_t kAlign = 256;
-// Room left beyond weights and one session: the backend's own small buffers (embed ids, attention
-// partials) and the allocator's rounding.
+// Room left beyond weights and the context: the backend's own buffers (step buffers, attention
+// partials up to kAttnPartialsCap) and the allocator's rounding.
 constexpr size_t kWorkingMargin = 64u << 20;
+// Most bytes the attention partials scratch may take; steps that would need more walk their
+// chunks in one warp instead (the same bits, less parallelism).
+constexpr size_t kAttnPartialsCap = 32u << 20;
+// Row buckets of replayed steps: powers of two up to the output head's chunk.
+constexpr int kMaxReplayRows = 64;
 
 size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
@@ -62,32 +68,49 @@ void *device_alloc(size_t bytes, const char *what) {
     return p;
 }
 
+// A replay must find the buffers and the counts its graph baked in.
+bool same_launch(const StepRows &a, const StepRows &b) {
+    return a.n_rows == b.n_rows && a.n_logits == b.n_logits && a.max_blocks == b.max_blocks && a.token == b.token && a.pos == b.pos &&
+           a.seq == b.seq && a.kv_slot == b.kv_slot && a.blocks == b.blocks && a.logit_rows == b.logit_rows;
+}
+
 }  // namespace
 
 CudaBackend::CudaBackend(int device) : info_(open_device(device)) {
-    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    for (int i = 0; i < 2; ++i) {
-        CUDA_CHECK(cudaMallocHost(&staging_[i], kStagingBytes));
-        CUDA_CHECK(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming));
+    try {
+        CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+        for (int i = 0; i < 2; ++i) {
+            CUDA_CHECK(cudaMallocHost(&staging_[i], kStagingBytes));
+            CUDA_CHECK(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming));
+        }
+    } catch (...) {
+        free_all();
+        throw;
     }
-    CUDA_CHECK(cudaMallocHost(&step_host_, 2 * sizeof(int32_t)));
-    step_dev_ = static_cast<int32_t *>(device_alloc(2 * sizeof(int32_t), "decode step"));
 }
 
 CudaBackend::~CudaBackend() {
     // Destructors must not throw: errors here are ignored.
-    cudaStreamSynchronize(stream_);
-    for (auto &g : graphs_) cudaGraphExecDestroy(g.second);
+    cudaSetDevice(info_.index);
+    if (stream_) cudaStreamSynchronize(stream_);
+    free_all();
+}
+
+void CudaBackend::free_all() {
+    drop_graphs();
     cudaFree(arena_);
-    cudaFree(ids_);
-    cudaFree(attn_scratch_);
-    cudaFree(step_dev_);
-    if (step_host_) cudaFreeHost(step_host_);
+    arena_ = nullptr;
+    cudaFree(attn_partials_);
+    attn_partials_ = nullptr;
+    attn_partials_floats_ = 0;
     for (int i = 0; i < 2; ++i) {
         if (staging_[i]) cudaFreeHost(staging_[i]);
         if (staged_[i]) cudaEventDestroy(staged_[i]);
+        staging_[i] = nullptr;
+        staged_[i] = nullptr;
     }
     if (stream_) cudaStreamDestroy(stream_);
+    stream_ = nullptr;
 }
 
 std::string CudaBackend::describe() const {
@@ -99,16 +122,17 @@ size_t CudaBackend::weight_footprint(const GgufTensor &t, bool as_vector) const 
     return aligned(as_vector ? (size_t)t.n_elements() * sizeof(float) : (size_t)t.nbytes);
 }
 
-void CudaBackend::reserve(size_t weight_bytes, size_t session_bytes, int n_ctx, const std::string &model_path) {
+void CudaBackend::reserve(size_t weight_bytes, size_t context_bytes, int n_ctx, const std::string &model_path) {
     if (arena_) fail(WC_ERR_INTERNAL, "cuda: weights were already reserved");
+    CUDA_CHECK(cudaSetDevice(info_.index));
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    const size_t need = weight_bytes + session_bytes + kWorkingMargin;
+    const size_t need = weight_bytes + context_bytes + kWorkingMargin;
     if (need > free_b) {
         fail(WC_ERR_OUT_OF_MEMORY,
-             strfmt("not enough device memory: model '%s' needs %zu bytes on device %d (%s) — weights %zu + a session of "
-                    "context %d %zu + working margin %zu — but %zu of %zu bytes are free",
-                    model_path.c_str(), need, info_.index, info_.name.c_str(), weight_bytes, n_ctx, session_bytes,
+             strfmt("not enough device memory: model '%s' needs %zu bytes on device %d (%s) — weights %zu + a context of "
+                    "%d positions %zu + working margin %zu — but %zu of %zu bytes are free",
+                    model_path.c_str(), need, info_.index, info_.name.c_str(), weight_bytes, n_ctx, context_bytes,
                     kWorkingMargin, free_b, total_b));
     }
     arena_ = static_cast<uint8_t *>(device_alloc(weight_bytes, "the weight arena"));
@@ -120,6 +144,7 @@ void *CudaBackend::upload_bytes(const void *host, size_t bytes) {
         fail(WC_ERR_INTERNAL, strfmt("cuda: weight arena overflow (%zu of %zu bytes used, %zu more asked)", weight_bytes_,
                                      arena_bytes_, bytes));
     }
+    CUDA_CHECK(cudaSetDevice(info_.index));
     uint8_t *dst = arena_ + weight_bytes_;
     weight_bytes_ += aligned(bytes);
     // Double buffering: while chunk i copies to the device, chunk i+1 is memcpy'd into the other
@@ -199,123 +224,198 @@ const float *CudaBackend::upload_vector(const GgufTensor &t) {
 }
 
 void *CudaBackend::alloc(size_t bytes) {
-    void *p = device_alloc(bytes, "session memory");
-    CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    CUDA_CHECK(cudaSetDevice(info_.index));
+    void *p = device_alloc(bytes, "context memory");
+    try {
+        CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+    } catch (...) {
+        cudaFree(p);
+        throw;
+    }
     return p;
 }
 
-void CudaBackend::release(void *p) { cudaFree(p); }
+void CudaBackend::release(void *p) {
+    // Errors are not actionable here. Pending kernels may still use it: wait for them first.
+    cudaSetDevice(info_.index);
+    cudaStreamSynchronize(stream_);
+    cudaFree(p);
+}
 
-void CudaBackend::embed(const Weight &table, const int32_t *ids, int n, float *out) {
-    if (device_step_) {
-        gpu::embed(table, step_dev_, 1, out, stream_);
+// --- steps -----------------------------------------------------------------------------------
+
+void CudaBackend::reserve_steps(int max_rows, int max_seqs, int max_blocks) {
+    if (capturing_) fail(WC_ERR_INTERNAL, "cuda: reserve_steps inside a captured step");
+    CUDA_CHECK(cudaSetDevice(info_.index));
+    bool moved = false;
+    try {
+        moved = step_.reserve(max_rows, max_seqs, max_blocks, stream_);
+    } catch (...) {
+        drop_graphs();  // the old buffers may be gone
+        throw;
+    }
+    if (moved) drop_graphs();
+    reserved_rows_ = std::max(reserved_rows_, max_rows);
+}
+
+StepRows CudaBackend::upload_step(const StepRows &host) {
+    // A copy inside a capture would become part of the graph and replay stale host memory.
+    if (capturing_) fail(WC_ERR_INTERNAL, "cuda: upload_step inside a captured step (rows cannot change in a replayed step)");
+    CUDA_CHECK(cudaSetDevice(info_.index));
+    last_step_ = step_.upload(host, stream_);
+    return last_step_;
+}
+
+int CudaBackend::replay_rows(int n_rows) const {
+    if (!graphs_enabled_ || n_rows < 1 || n_rows > kMaxReplayRows) return 0;
+    int bucket = 1;
+    while (bucket < n_rows) bucket *= 2;
+    return bucket;
+}
+
+void CudaBackend::run_step(const ForwardState &state, int n_rows, bool replayable, const std::function<void()> &body) {
+    if (!replayable || !graphs_enabled_) {
+        body();
         return;
     }
-    if (n > ids_capacity_) {
-        cudaFree(ids_);
-        ids_ = nullptr;
-        ids_capacity_ = 0;
-        ids_ = static_cast<int32_t *>(device_alloc((size_t)n * sizeof(int32_t), "token ids"));
-        ids_capacity_ = n;
+    if (n_rows != last_step_.n_rows || replay_rows(n_rows) != n_rows) {
+        fail(WC_ERR_INTERNAL, strfmt("cuda: a replayable step of %d rows (bucket %d) after an upload of %d rows", n_rows,
+                                     replay_rows(n_rows), last_step_.n_rows));
     }
-    CUDA_CHECK(cudaMemcpyAsync(ids_, ids, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
-    gpu::embed(table, ids_, n, out, stream_);
+    const GraphKey key{&state, n_rows};
+    if (auto g = graphs_.find(key); g != graphs_.end()) {
+        // Everything a replay reads per step is in the step buffers the upload just filled.
+        if (!same_launch(g->second.step, last_step_)) {
+            fail(WC_ERR_INTERNAL, strfmt("cuda: a replayed step of %d rows differs from its capture in its counts (%d logit rows, %d "
+                                         "blocks per table; captured with %d, %d)",
+                                         n_rows, last_step_.n_logits, last_step_.max_blocks, g->second.step.n_logits,
+                                         g->second.step.max_blocks));
+        }
+        CUDA_CHECK(cudaGraphLaunch(g->second.exec, stream_));
+        return;
+    }
+    if (!warmed_.count(key)) {
+        // First step of this key: eager, so that whatever is sized at first use exists before a
+        // capture (nothing may be allocated inside one).
+        body();
+        warmed_.insert(key);
+        return;
+    }
+    // Thread-local capture: /health and the residency check on other threads keep working.
+    const StepRows captured = last_step_;
+    CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    capturing_ = true;
+    cudaGraph_t graph = nullptr;
+    try {
+        body();
+    } catch (...) {
+        capturing_ = false;
+        cudaStreamEndCapture(stream_, &graph);  // abandon the capture, then report the first error
+        if (graph) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        throw;
+    }
+    capturing_ = false;
+    CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    CUDA_CHECK(e);
+    graphs_[key] = Graph{exec, captured};
+    // The capture recorded the step without running it.
+    CUDA_CHECK(cudaGraphLaunch(exec, stream_));
 }
+
+void CudaBackend::forget_state(const ForwardState &state) {
+    // An exec graph still in flight is freed when it completes (cudaGraphExecDestroy), so no wait.
+    for (auto g = graphs_.begin(); g != graphs_.end();) {
+        if (g->first.first == &state) {
+            cudaGraphExecDestroy(g->second.exec);
+            g = graphs_.erase(g);
+        } else {
+            ++g;
+        }
+    }
+    for (auto w = warmed_.begin(); w != warmed_.end();) w = w->first == &state ? warmed_.erase(w) : std::next(w);
+}
+
+void CudaBackend::drop_graphs() {
+    for (auto &g : graphs_) cudaGraphExecDestroy(g.second.exec);
+    graphs_.clear();
+    warmed_.clear();
+}
+
+// --- ops -------------------------------------------------------------------------------------
+
+void CudaBackend::embed(const Weight &table, const StepRows &rows, float *out) { gpu::embed(table, rows, out, stream_); }
 
 void CudaBackend::rms_norm(const float *x, const float *w, float *out, int n_rows, int dim, float eps) {
     gpu::rms_norm(x, w, out, n_rows, dim, eps, stream_);
 }
 
-void CudaBackend::matmul(const Weight &w, const float *x, int n, float *y) { gpu::matmul(w, x, n, y, stream_); }
-
-void CudaBackend::rope(float *x, int n, int n_heads, int head_dim, int pos0, const RopeParams &p) {
-    gpu::rope(x, n, n_heads, head_dim, pos0, device_step_ ? step_dev_ + 1 : nullptr, p, stream_);
+void CudaBackend::matmul(const Weight &w, const F32View &x, const F32View &y, const float *bias) {
+    gpu::matmul(w, x, y, bias, stream_);
 }
 
-float *CudaBackend::attention_scratch(const AttentionShape &s) {
-    const size_t need = attention_scratch_floats(s);
-    if (need > attn_scratch_floats_) {
-        if (device_step_ && attn_scratch_) fail(WC_ERR_INTERNAL, "cuda: attention scratch grew during a decode step");
-        cudaFree(attn_scratch_);
-        attn_scratch_ = nullptr;
-        attn_scratch_floats_ = 0;
-        attn_scratch_ = static_cast<float *>(device_alloc(need * sizeof(float), "attention scratch"));
-        attn_scratch_floats_ = need;
+void CudaBackend::rope(const F32View &x, int n_heads, int head_dim, const StepRows &rows, const RopeParams &p) {
+    gpu::rope(x, n_heads, head_dim, rows, p, stream_);
+}
+
+float *CudaBackend::attention_partials(size_t need, size_t want) {
+    const size_t cap = kAttnPartialsCap / sizeof(float);
+    if (need > cap) return nullptr;
+    if (need <= attn_partials_floats_) return attn_partials_;
+    if (capturing_) return nullptr;
+    // Grown once per context shape, to what its largest split step needs; graphs that baked the
+    // old buffer go (they are captured again), and pending kernels that read it finish first.
+    const size_t floats = std::min(std::max(need, want), cap);
+    drop_graphs();
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    cudaFree(attn_partials_);
+    attn_partials_ = nullptr;
+    attn_partials_floats_ = 0;
+    try {
+        attn_partials_ = static_cast<float *>(device_alloc(floats * sizeof(float), "attention partials"));
+    } catch (const CoreError &e) {
+        if (e.status() != WC_ERR_OUT_OF_MEMORY) throw;
+        return nullptr;  // the unsplit path needs no scratch
     }
-    return attn_scratch_;
+    attn_partials_floats_ = floats;
+    return attn_partials_;
 }
 
-void CudaBackend::attention(const float *q, const float *k, const float *v, int n, int pos0, KvLayer &cache,
-                            const AttentionShape &s, float *out) {
-    gpu::attention(q, k, v, n, pos0, device_step_ ? step_dev_ + 1 : nullptr, cache, s, out, attention_scratch(s), stream_);
+void CudaBackend::attention(const F32View &q, const F32View &k, const F32View &v, const StepRows &rows, KvLayer &cache,
+                            const AttentionShape &s, const F32View &out) {
+    float *partials = nullptr;
+    // Small steps spread each row's chunks over blocks. The choice depends only on the row count
+    // and the context's table size (fixed for a graph), and does not change a row's bits.
+    if (attention_chunk_slots(rows.max_blocks) > 1 && rows.n_rows <= kAttnSplitMaxRows) {
+        const int want_rows = std::min(kAttnSplitMaxRows, std::max(reserved_rows_, rows.n_rows));
+        partials = attention_partials(attention_partials_floats(rows.n_rows, s, rows.max_blocks),
+                                      attention_partials_floats(want_rows, s, rows.max_blocks));
+    }
+    gpu::attention(q, k, v, rows, cache, s, out, partials, stream_);
 }
 
 void CudaBackend::swiglu(const float *gate, const float *up, float *out, int64_t n) { gpu::swiglu(gate, up, out, n, stream_); }
 
 void CudaBackend::add(float *x, const float *y, int64_t n) { gpu::add(x, y, n, stream_); }
 
+void CudaBackend::gather_rows(const F32View &src, const int32_t *idx, int n, const F32View &dst) {
+    gpu::gather_rows(src, idx, n, dst, stream_);
+}
+
 void CudaBackend::to_host(const float *src, float *dst_host, size_t n) {
+    CUDA_CHECK(cudaSetDevice(info_.index));
     CUDA_CHECK(cudaMemcpyAsync(dst_host, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 void CudaBackend::from_host(void *dst, const void *src_host, size_t bytes) {
+    CUDA_CHECK(cudaSetDevice(info_.index));
     CUDA_CHECK(cudaMemcpyAsync(dst, src_host, bytes, cudaMemcpyHostToDevice, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
-}
-
-void CudaBackend::decode_step(const ForwardState &state, int32_t token, int pos, const std::function<void()> &step) {
-    if (!graphs_enabled_) {
-        step();
-        return;
-    }
-    // The previous step's copy of step_host_ finished: every step ends with a synchronous to_host.
-    step_host_[0] = token;
-    step_host_[1] = pos;
-    CUDA_CHECK(cudaMemcpyAsync(step_dev_, step_host_, 2 * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
-    if (auto g = graphs_.find(&state); g != graphs_.end()) {
-        CUDA_CHECK(cudaGraphLaunch(g->second, stream_));
-        return;
-    }
-    device_step_ = true;
-    struct Reset {
-        bool &flag;
-        ~Reset() { flag = false; }
-    } reset{device_step_};
-    if (!warmed_.count(&state)) {
-        // First step of this state: run eagerly, so buffers that are sized lazily exist before a
-        // capture (no allocation may happen inside one).
-        step();
-        warmed_.insert(&state);
-        return;
-    }
-    CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-    cudaGraph_t graph = nullptr;
-    try {
-        step();
-    } catch (...) {
-        cudaStreamEndCapture(stream_, &graph);  // abandon the capture, then report the first error
-        if (graph) cudaGraphDestroy(graph);
-        cudaGetLastError();
-        throw;
-    }
-    CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-    cudaGraphExec_t exec = nullptr;
-    const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    CUDA_CHECK(e);
-    graphs_[&state] = exec;
-    CUDA_CHECK(cudaGraphLaunch(exec, stream_));
-}
-
-void CudaBackend::forget_state(const ForwardState &state) {
-    warmed_.erase(&state);
-    if (auto g = graphs_.find(&state); g != graphs_.end()) {
-        cudaStreamSynchronize(stream_);  // a replay may still be running; errors are not actionable here
-        cudaGraphExecDestroy(g->second);
-        graphs_.erase(g);
-    }
 }
 
 }  // namespace gpu

@@ -1,4 +1,4 @@
-// embed.cuh — out[i, :] = row ids[i] of a (possibly quantized) table. CPU twin: CpuBackend::embed.
+// embed.cuh — out[r, :] = row token[r] of a (possibly quantized) table. CPU twin: CpuBackend::embed.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -7,7 +7,8 @@
 
 namespace wc::gpu {
 
-// `ids` in device memory.
-void embed(const Weight &table, const int32_t *ids, int n, float *out, cudaStream_t stream);
+// `rows` as upload_step returned it: the token ids are read from device memory, so a replayed
+// graph embeds whatever tokens the step's upload put there.
+void embed(const Weight &table, const StepRows &rows, float *out, cudaStream_t stream);
 
 }  // namespace wc::gpu

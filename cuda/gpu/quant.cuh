@@ -1,5 +1,5 @@
 // quant.cuh — reading weights on the device: element j of a row in any computable type, and
-// the dot product of one 32-weight block with 32 f32 activations. Block layouts come from
+// the 32 weights of a quantized block dequantized into registers. Block layouts come from
 // core/tensor_types.h, the same structs the CPU backend reads.
 #pragma once
 
@@ -35,36 +35,6 @@ __device__ __forceinline__ float load_element(uint32_t type, const void *row, in
             return f16f(b.d) * q + f16f(b.m);
         }
         default: return 0.0f;
-    }
-}
-
-// sum_{k<32} w[k] x[k] for block `bi` of a quantized row.
-template <TensorType T>
-__device__ __forceinline__ float block_dot(const void *row, int64_t bi, const float *x) {
-    float s = 0.0f;
-    if constexpr (T == TensorType::Q8_0) {
-        const block_q8_0 &b = static_cast<const block_q8_0 *>(row)[bi];
-#pragma unroll
-        for (int k = 0; k < 32; ++k) s = fmaf((float)b.qs[k], x[k], s);
-        return s * f16f(b.d);
-    } else if constexpr (T == TensorType::Q4_0) {
-        const block_q4_0 &b = static_cast<const block_q4_0 *>(row)[bi];
-#pragma unroll
-        for (int k = 0; k < 16; ++k) {
-            s = fmaf((float)((b.qs[k] & 0x0f) - 8), x[k], s);
-            s = fmaf((float)((b.qs[k] >> 4) - 8), x[k + 16], s);
-        }
-        return s * f16f(b.d);
-    } else {  // Q4_1: d * sum q x + m * sum x
-        const block_q4_1 &b = static_cast<const block_q4_1 *>(row)[bi];
-        float sx = 0.0f;
-#pragma unroll
-        for (int k = 0; k < 16; ++k) {
-            s = fmaf((float)(b.qs[k] & 0x0f), x[k], s);
-            s = fmaf((float)(b.qs[k] >> 4), x[k + 16], s);
-            sx += x[k] + x[k + 16];
-        }
-        return s * f16f(b.d) + sx * f16f(b.m);
     }
 }
 

@@ -7,8 +7,8 @@
 
 namespace wc::gpu {
 
-// Token t is at position pos0 + t, where pos0 is read from device memory when pos_dev is not null
-// (a replayed decode graph).
-void rope(float *x, int n, int n_heads, int head_dim, int pos0, const int *pos_dev, const RopeParams &p, cudaStream_t stream);
+// Rotates x[r, h, 0:n_rot] for the position rows.pos[r], read from device memory (so a replayed
+// graph rotates for whatever positions the step's upload put there).
+void rope(const F32View &x, int n_heads, int head_dim, const StepRows &rows, const RopeParams &p, cudaStream_t stream);
 
 }  // namespace wc::gpu

@@ -10,7 +10,6 @@ namespace wc {
 
 namespace {
 
-constexpr int kMaxBatch = 512;     // tokens per forward() (llama.cpp's default micro-batch)
 constexpr int kMaxLogitRows = 64;  // rows per output-head call: bounds the logits buffer
 
 struct LlamaState final : ForwardState {
@@ -24,8 +23,6 @@ struct LlamaState final : ForwardState {
     float *att = nullptr;   // [B, H*hd]
     float *gate = nullptr;  // [B, F]
     float *up = nullptr;    // [B, F]
-    std::vector<KvLayer> kv;
-    int n_rows = 0;         // rows of the last forward()
 };
 
 std::string shape_of(int64_t a, int64_t b) { return b > 0 ? strfmt("[%lld, %lld]", (long long)a, (long long)b) : strfmt("[%lld]", (long long)a); }
@@ -154,12 +151,11 @@ void Llama::load_weights() {
     }
 }
 
-std::unique_ptr<ForwardState> Llama::new_state(Backend *backend, int n_ctx) const {
+std::unique_ptr<ForwardState> Llama::new_state(Backend *backend, int max_rows) const {
     auto s = std::make_unique<LlamaState>(backend);
-    const size_t B = kMaxBatch, E = dims_.n_embd, F = dims_.n_ff;
+    const size_t B = max_rows, E = dims_.n_embd, F = dims_.n_ff;
     const size_t q_dim = (size_t)dims_.n_head * dims_.head_dim, kv_dim = (size_t)dims_.n_head_kv * dims_.head_dim;
-    s->n_ctx = n_ctx;
-    s->max_batch = kMaxBatch;
+    s->max_rows = max_rows;
     s->max_logit_rows = kMaxLogitRows;
     auto f32 = [&](size_t n) { return static_cast<float *>(s->allocate(n * sizeof(float))); };
     s->x = f32(B * E);
@@ -171,49 +167,57 @@ std::unique_ptr<ForwardState> Llama::new_state(Backend *backend, int n_ctx) cons
     s->att = f32(B * q_dim);
     s->gate = f32(B * F);
     s->up = f32(B * F);
+    s->hidden = f32(B * E);
+    s->head_in = f32((size_t)kMaxLogitRows * E);
     s->logits = f32((size_t)kMaxLogitRows * dims_.n_vocab);
-    s->kv.resize(dims_.n_layer);
-    for (KvLayer &kv : s->kv) {
-        kv.k = static_cast<uint16_t *>(s->allocate((size_t)n_ctx * kv_dim * sizeof(uint16_t)));
-        kv.v = static_cast<uint16_t *>(s->allocate((size_t)n_ctx * kv_dim * sizeof(uint16_t)));
-    }
     return s;
 }
 
-void Llama::forward(ForwardState &state, const int32_t *tokens, int n, int pos0, const AbortCheck &abort) const {
+void Llama::forward(ForwardState &state, StepRows &rows, KvLayer *kv, StepControl &ctl) const {
     LlamaState &s = static_cast<LlamaState &>(state);
     Backend &be = backend_;
     const int E = dims_.n_embd, F = dims_.n_ff;
-    be.embed(tok_embd_, tokens, n, s.x);
+    const int q_dim = dims_.n_head * dims_.head_dim, kv_dim = dims_.n_head_kv * dims_.head_dim;
+    // Between layers, rows of sequences aborted meanwhile leave the step; the residual stream of
+    // the others is kept, in order (it is the only per-row state carried from layer to layer).
+    auto drop_aborted = [&] {
+        const int32_t *kept = nullptr;
+        const int before = rows.n_rows;
+        if (!ctl.poll(rows, kept)) return;
+        be.gather_rows(F32View::dense(s.x, before, E), kept, rows.n_rows, F32View::dense(s.xb, rows.n_rows, E));
+        be.gather_rows(F32View::dense(s.xb, rows.n_rows, E), nullptr, rows.n_rows, F32View::dense(s.x, rows.n_rows, E));
+    };
+    be.embed(tok_embd_, rows, s.x);
     for (int l = 0; l < dims_.n_layer; ++l) {
-        abort();
+        drop_aborted();
+        const int n = rows.n_rows;
+        auto view = [n](float *p, int cols) { return F32View::dense(p, n, cols); };
         const Layer &L = layers_[l];
         // attention block
         be.rms_norm(s.x, L.attn_norm, s.xb, n, E, rms_eps_);
-        be.matmul(L.wq, s.xb, n, s.q);
-        be.matmul(L.wk, s.xb, n, s.k);
-        be.matmul(L.wv, s.xb, n, s.v);
-        be.rope(s.q, n, dims_.n_head, dims_.head_dim, pos0, rope_);
-        be.rope(s.k, n, dims_.n_head_kv, dims_.head_dim, pos0, rope_);
-        be.attention(s.q, s.k, s.v, n, pos0, s.kv[l], attn_, s.att);
-        be.matmul(L.wo, s.att, n, s.xb2);
+        be.matmul(L.wq, view(s.xb, E), view(s.q, q_dim), nullptr);
+        be.matmul(L.wk, view(s.xb, E), view(s.k, kv_dim), nullptr);
+        be.matmul(L.wv, view(s.xb, E), view(s.v, kv_dim), nullptr);
+        be.rope(view(s.q, q_dim), dims_.n_head, dims_.head_dim, rows, rope_);
+        be.rope(view(s.k, kv_dim), dims_.n_head_kv, dims_.head_dim, rows, rope_);
+        be.attention(view(s.q, q_dim), view(s.k, kv_dim), view(s.v, kv_dim), rows, kv[l], attn_, view(s.att, q_dim));
+        be.matmul(L.wo, view(s.att, q_dim), view(s.xb2, E), nullptr);
         be.add(s.x, s.xb2, (int64_t)n * E);
         // feed-forward block
         be.rms_norm(s.x, L.ffn_norm, s.xb, n, E, rms_eps_);
-        be.matmul(L.w_gate, s.xb, n, s.gate);
-        be.matmul(L.w_up, s.xb, n, s.up);
+        be.matmul(L.w_gate, view(s.xb, E), view(s.gate, F), nullptr);
+        be.matmul(L.w_up, view(s.xb, E), view(s.up, F), nullptr);
         be.swiglu(s.gate, s.up, s.gate, (int64_t)n * F);
-        be.matmul(L.w_down, s.gate, n, s.xb2);
+        be.matmul(L.w_down, view(s.gate, F), view(s.xb2, E), nullptr);
         be.add(s.x, s.xb2, (int64_t)n * E);
     }
-    abort();
-    be.rms_norm(s.x, output_norm_, s.xb, n, E, rms_eps_);
-    s.n_rows = n;
+    drop_aborted();
+    be.rms_norm(s.x, output_norm_, s.hidden, rows.n_rows, E, rms_eps_);
 }
 
-void Llama::logits(ForwardState &state, int row0, int count) const {
-    LlamaState &s = static_cast<LlamaState &>(state);
-    backend_.matmul(output_, s.xb + (size_t)row0 * dims_.n_embd, count, s.logits);
+void Llama::logits(ForwardState &state, int count) const {
+    const int E = dims_.n_embd;
+    backend_.matmul(output_, F32View::dense(state.head_in, count, E), F32View::dense(state.logits, count, dims_.n_vocab), nullptr);
 }
 
 }  // namespace wc

@@ -16,9 +16,9 @@ public:
     const ModelDims &dims() const override { return dims_; }
     size_t weight_footprint() const override;
     void load_weights() override;
-    std::unique_ptr<ForwardState> new_state(Backend *backend, int n_ctx) const override;
-    void forward(ForwardState &state, const int32_t *tokens, int n, int pos0, const AbortCheck &abort) const override;
-    void logits(ForwardState &state, int row0, int count) const override;
+    std::unique_ptr<ForwardState> new_state(Backend *backend, int max_rows) const override;
+    void forward(ForwardState &state, StepRows &rows, KvLayer *kv, StepControl &ctl) const override;
+    void logits(ForwardState &state, int count) const override;
 
 private:
     // The file's tensors, validated by the constructor and copied by load_weights().

@@ -10,7 +10,8 @@ use serde_json::json;
 
 use super::load::{argmax, load_model};
 use super::ModelArgs;
-use crate::ffi::{Backend, Session, SessionParams};
+use super::sequence::OneSequence;
+use crate::ffi::Backend;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -52,11 +53,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let info = model.info();
     let prompt = bench_prompt(args.prompt_tokens as usize, info.n_vocab as usize);
     let n_ctx = (args.prompt_tokens + args.gen_tokens) as i32;
-    let mut session = Session::new(&model, SessionParams { n_ctx, ..Default::default() })?;
+    let mut session = OneSequence::new(&model, n_ctx, None, 0)?;
 
     let mut prefill = Vec::new();
     let mut decode = Vec::new();
-    let mut logits = vec![0.0f32; session.n_vocab()];
+    let mut logits = vec![0.0f32; info.n_vocab as usize];
     for run in 0..=args.repeat {
         session.reset()?;
         let t0 = Instant::now();

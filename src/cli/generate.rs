@@ -10,10 +10,10 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::load::{argmax, load_model, load_tokenizer_with};
+use super::sequence::OneSequence;
 use super::ModelArgs;
 use crate::chat::{ChatMessage, ChatSupport};
 use crate::model_vocab::gguf_vocab;
-use crate::ffi::{Session, SessionParams};
 use crate::utf8_stream::Utf8Stream;
 
 #[derive(Args, Debug)]
@@ -62,10 +62,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     if prompt.len() as i64 >= n_ctx {
         bail!("the prompt has {} tokens, which leaves no room in a context of {n_ctx}", prompt.len());
     }
-    let mut session = Session::new(
-        &model,
-        SessionParams { n_ctx: n_ctx as i32, logit_log: args.model.logit_log.clone(), ..Default::default() },
-    )?;
+    let mut session = OneSequence::new(&model, n_ctx as i32, args.model.logit_log.clone(), 20)?;
 
     let t0 = Instant::now();
     let mut logits = session.prefill(&prompt).context("prefill")?;
@@ -85,7 +82,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         generated += 1;
         out.write_all(text.push(&tokenizer.token_bytes(next)).as_bytes())?;
         out.flush()?;
-        if generated == args.max_tokens || session.n_past() as i64 >= n_ctx {
+        if generated == args.max_tokens || session.len() as i64 >= n_ctx {
             break;
         }
         session.decode_into(next as i32, &mut logits).context("decode")?;

@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::load::{load_model, load_tokenizer_with};
+use super::sequence::OneSequence;
 use super::ModelArgs;
-use crate::ffi::{Session, SessionParams};
 
 #[derive(Args, Debug)]
 pub struct LogitsArgs {
@@ -39,15 +39,7 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
         bail!("no tokens to evaluate");
     }
     std::fs::write(&args.out, b"").with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut session = Session::new(
-        &model,
-        SessionParams {
-            n_ctx: tokens.len() as i32,
-            logit_log: Some(args.out.clone()),
-            logit_log_top_k: args.top_k as i32,
-            ..Default::default()
-        },
-    )?;
+    let mut session = OneSequence::new(&model, tokens.len() as i32, Some(args.out.clone()), args.top_k as i32)?;
     session.prefill(&tokens).context("evaluating the sequence")?;
     eprintln!("wrote {} positions to {}", tokens.len(), args.out.display());
     Ok(())

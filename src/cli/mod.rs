@@ -4,6 +4,7 @@ pub mod bench;
 pub mod generate;
 pub mod load;
 pub mod logits;
+pub mod sequence;
 pub mod tokenize;
 
 use std::path::PathBuf;

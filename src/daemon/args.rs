@@ -32,6 +32,19 @@ pub struct DaemonArgs {
     /// Context size per job in tokens (default: the model's training context).
     #[arg(long)]
     pub ctx_size: Option<u32>,
+    /// Jobs decoded together (continuous batching); default 4 on the CPU, 64 on CUDA; at most 256.
+    #[arg(long)]
+    pub parallel: Option<u32>,
+    /// Most rows (decoded tokens plus prompt chunks) one forward step takes.
+    #[arg(long, default_value_t = 512)]
+    pub batch_tokens: u32,
+    /// KV-cache pool in tokens (default: --parallel full contexts of --ctx-size, reduced to what
+    /// memory allows).
+    #[arg(long)]
+    pub kv_cache_tokens: Option<u32>,
+    /// Do not keep finished jobs' full KV blocks for reuse by later prompts.
+    #[arg(long)]
+    pub no_prefix_cache: bool,
     /// CPU threads (default: one per online core).
     #[arg(long)]
     pub threads: Option<u32>,
@@ -75,6 +88,13 @@ pub struct DaemonArgs {
 
 /// The core's largest context (kMaxContext in cuda/core/model.h).
 pub const MAX_CTX_SIZE: u32 = 1 << 22;
+/// Most jobs decoded together.
+pub const MAX_PARALLEL: u32 = 256;
+/// Most rows per step (the core's limit).
+pub const MAX_BATCH_TOKENS: u32 = 1 << 16;
+/// Default --parallel per backend.
+pub const DEFAULT_PARALLEL_CPU: u32 = 4;
+pub const DEFAULT_PARALLEL_CUDA: u32 = 64;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -98,6 +118,10 @@ pub struct DaemonConfig {
     pub host: IpAddr,
     pub port: u16,
     pub ctx_size: Option<u32>,
+    pub parallel: u32,
+    pub batch_tokens: u32,
+    pub kv_cache_tokens: Option<u32>,
+    pub prefix_cache: bool,
     pub threads: Option<u32>,
     pub max_tokens_out: u32,
     pub inference_timeout: Duration,
@@ -158,6 +182,27 @@ impl DaemonArgs {
                 return Err(format!("--ctx-size {c} is out of range (1-{MAX_CTX_SIZE})"));
             }
         }
+        let parallel = self.parallel.unwrap_or(match device {
+            Device::Cpu => DEFAULT_PARALLEL_CPU,
+            Device::Gpu(_) => DEFAULT_PARALLEL_CUDA,
+        });
+        if !(1..=MAX_PARALLEL).contains(&parallel) {
+            return Err(format!("--parallel {parallel} is out of range (1-{MAX_PARALLEL})"));
+        }
+        if !(1..=MAX_BATCH_TOKENS).contains(&self.batch_tokens) {
+            return Err(format!("--batch-tokens {} is out of range (1-{MAX_BATCH_TOKENS})", self.batch_tokens));
+        }
+        if self.batch_tokens < parallel {
+            return Err(format!(
+                "--batch-tokens {} is smaller than --parallel {parallel}: a step must hold one token of every running job",
+                self.batch_tokens
+            ));
+        }
+        if let Some(k) = self.kv_cache_tokens {
+            if k == 0 || k > i32::MAX as u32 {
+                return Err(format!("--kv-cache-tokens {k} is out of range (1-{})", i32::MAX));
+            }
+        }
         if self.threads == Some(0) {
             return Err("--threads must be at least 1".into());
         }
@@ -183,6 +228,10 @@ impl DaemonArgs {
             host,
             port: port as u16,
             ctx_size: self.ctx_size,
+            parallel,
+            batch_tokens: self.batch_tokens,
+            kv_cache_tokens: self.kv_cache_tokens,
+            prefix_cache: !self.no_prefix_cache,
             threads: self.threads,
             max_tokens_out: self.max_tokens_out,
             inference_timeout: Duration::from_secs(self.inference_timeout_sec),

@@ -151,20 +151,26 @@ async fn wait_for_signal() {
     }
 }
 
-/// Loads the model (exiting the process on failure, after logging why), then runs jobs.
+/// Loads the model and creates the context (exiting the process on failure, after logging why),
+/// then runs jobs.
 fn inference_thread(state: &Arc<AppState>, cfg: &DaemonConfig) {
-    let engine = match load(state, cfg) {
-        Ok(engine) => engine,
-        Err(message) => {
-            tracing::error!(model = %cfg.model.display(), "model load failed: {message}");
-            state.set_phase(Phase::Unhealthy);
-            std::process::exit(2);
-        }
+    let fail = |message: String| -> ! {
+        tracing::error!(model = %cfg.model.display(), "model load failed: {message}");
+        state.set_phase(Phase::Unhealthy);
+        std::process::exit(2);
     };
-    let engine = Arc::new(engine);
+    let engine = match load(state, cfg) {
+        Ok(engine) => Arc::new(engine),
+        Err(message) => fail(message),
+    };
+    let ctx = match engine.new_context() {
+        Ok(ctx) => ctx,
+        Err(e) => fail(format!("creating the context ({}): {}", ffi::status_name(e.kind), e.message)),
+    };
     let _ = state.engine.set(engine.clone());
+    state.set_load_progress(1.0);
     state.set_phase(Phase::Healthy);
-    engine.run_inference_loop();
+    engine.run(ctx);
 }
 
 fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
@@ -181,7 +187,7 @@ fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
         backend,
         n_threads: cfg.threads.unwrap_or(0) as i32,
         progress: Some(&mut progress),
-        // The core refuses before copying any weight when they and a full-context session do not fit.
+        // The core refuses before copying any weight when they and one full context do not fit.
         reserve_ctx: cfg.ctx_size.map_or(-1, |c| c.min(i32::MAX as u32) as i32),
         cuda_graphs: cfg.cuda_graphs,
         ..Default::default()
@@ -209,36 +215,44 @@ fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
     if n_ctx > info.n_ctx_train as u32 {
         tracing::warn!("--ctx-size {n_ctx} is larger than the model's training context {}", info.n_ctx_train);
     }
-    let need = model.session_bytes(n_ctx.min(i32::MAX as u32) as i32).map_err(|e| format!("--ctx-size {n_ctx}: {}", e.message))?;
-    let (available, device) = match cfg.device {
-        Device::Cpu => (memory::available_bytes(), "cpu".to_string()),
+    let (budget, device) = match cfg.device {
+        // Leave a tenth of what is available to the rest of the process and the system.
+        Device::Cpu => (memory::available_bytes().map(|b| b / 10 * 9), "cpu".to_string()),
         Device::Gpu(i) => {
             let d = model.device_info().map_err(|e| format!("reading the device's memory: {e}"))?;
-            (Some(d.free_bytes), format!("cuda:{i} ({})", d.name))
+            (Some(d.free_bytes.saturating_sub(memory::CUDA_MARGIN_BYTES)), format!("cuda:{i} ({})", d.name))
         }
     };
-    if let Some(available) = available {
-        if need > available {
-            return Err(format!(
-                "not enough memory: a session with --ctx-size {n_ctx} needs {need} bytes, {available} bytes are available \
-                 (device {device}, model {})",
-                cfg.model.display()
-            ));
-        }
-    }
-    model.check_residency().map_err(|e| format!("residency check after load: {e}"))?;
-    state.set_load_progress(1.0);
-    let name = cfg.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    tracing::info!(
-        model = %name, architecture = %info.architecture, quant = %info.quant_kind, n_ctx, threads = info.n_threads,
-        load_ms = t0.elapsed().as_millis() as u64, "model ready"
-    );
-    let loaded = Arc::new(LoadedModel { model, tokenizer, chat, info, name });
-    let config = EngineConfig {
+    let mut config = EngineConfig {
         n_ctx,
+        parallel: cfg.parallel as usize,
+        batch_tokens: cfg.batch_tokens as usize,
+        kv_cache_tokens: 0,
+        kv_cache_tokens_wanted: 0,
+        prefix_cache: cfg.prefix_cache,
         inference_timeout: cfg.inference_timeout,
         logit_log: cfg.logit_log.clone(),
         log_prompts: cfg.log_prompts,
     };
+    let name = cfg.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let params = crate::ffi::ContextParams { n_seq_max: cfg.parallel as i32, n_ctx: n_ctx as i32, n_batch: cfg.batch_tokens as i32, ..Default::default() };
+    let plan = memory::plan_kv_pool(&model, &params, cfg.kv_cache_tokens, budget, &device, &cfg.model.display().to_string())?;
+    config.kv_cache_tokens = plan.tokens;
+    config.kv_cache_tokens_wanted = plan.reduced_from.unwrap_or(plan.tokens as u64);
+    if let Some(wanted) = plan.reduced_from {
+        tracing::warn!(
+            kv_cache_tokens = plan.tokens, wanted, context_bytes = plan.bytes,
+            "the KV pool was reduced to what {device} memory allows: {} tokens, room for {} full contexts of {n_ctx} \
+             (asked: {wanted} = --parallel {} x --ctx-size)",
+            plan.tokens, plan.tokens / n_ctx.max(1), cfg.parallel
+        );
+    }
+    model.check_residency().map_err(|e| format!("residency check after load: {e}"))?;
+    tracing::info!(
+        model = %name, architecture = %info.architecture, quant = %info.quant_kind, n_ctx, threads = info.n_threads,
+        parallel = cfg.parallel, batch_tokens = cfg.batch_tokens, kv_cache_tokens = plan.tokens, prefix_cache = cfg.prefix_cache,
+        context_bytes = plan.bytes, load_ms = t0.elapsed().as_millis() as u64, "model ready"
+    );
+    let loaded = Arc::new(LoadedModel { model, tokenizer, chat, info, name });
     Ok(Engine::new(loaded, config, cfg.queue_depth, state.metrics.clone()))
 }

@@ -1,4 +1,9 @@
-//! A job as the engine sees it: validated request parameters in, events out.
+//! A job as the engine sees it: validated request parameters in, events out, and the flags that
+//! any thread may set on it (cancel, timeout) and the inference thread reads.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
@@ -53,7 +58,14 @@ pub enum StopReason {
 pub enum JobEvent {
     Started { job_id: String, model: String, started_at: String, seed: u64, prompt_tokens: u32 },
     Token { t: String, i: u32, id: u32 },
-    End { tokens_out: u32, stop_reason: StopReason, prefill_ms: f64, decode_ms: f64, decode_tokens_per_s: f64 },
+    End {
+        tokens_out: u32,
+        stop_reason: StopReason,
+        prefill_ms: f64,
+        decode_ms: f64,
+        decode_tokens_per_s: f64,
+        cached_prompt_tokens: u32,
+    },
     Error { code: &'static str, message: String },
 }
 
@@ -77,10 +89,86 @@ impl JobEvent {
     }
 }
 
-/// A job waiting in the queue or running: its spec and where its events go.
-#[derive(Debug)]
+/// Per-job state shared between the HTTP handlers, the watchdog and the inference thread.
+pub struct JobControl {
+    pub cancelled: AtomicBool,
+    pub timed_out: AtomicBool,
+    /// The core's abort flag of the job's sequence: non-zero drops its rows at the next layer.
+    pub abort: Arc<AtomicI32>,
+    pub accepted_at: Instant,
+    /// Set when the job starts running: started + --inference-timeout-sec.
+    deadline: Mutex<Option<Instant>>,
+    /// Where the events go. Whoever sends the terminal event takes it, so there is exactly one
+    /// terminal event even when a cancel or a timeout races the inference thread.
+    events: Mutex<Option<UnboundedSender<JobEvent>>>,
+}
+
+impl JobControl {
+    pub fn new(events: UnboundedSender<JobEvent>) -> JobControl {
+        JobControl {
+            cancelled: AtomicBool::new(false),
+            timed_out: AtomicBool::new(false),
+            abort: Arc::new(AtomicI32::new(0)),
+            accepted_at: Instant::now(),
+            deadline: Mutex::new(None),
+            events: Mutex::new(Some(events)),
+        }
+    }
+
+    /// Sends a non-terminal event; false once the job has ended or its client is gone.
+    pub fn send(&self, event: JobEvent) -> bool {
+        debug_assert!(!event.is_terminal());
+        match self.events.lock().unwrap().as_ref() {
+            Some(tx) => tx.send(event).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Sends the terminal event unless one was sent already; `before` runs (metrics) only when
+    /// this call is the one that ends the job, before the client can see the event.
+    pub fn finish(&self, event: JobEvent, before: impl FnOnce()) -> bool {
+        debug_assert!(event.is_terminal());
+        let Some(tx) = self.events.lock().unwrap().take() else { return false };
+        before();
+        let _ = tx.send(event);
+        true
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.events.lock().unwrap().is_none()
+    }
+
+    /// Marks the job cancelled and stops its rows in the core.
+    pub fn request_stop(&self, timed_out: bool) {
+        if timed_out {
+            self.timed_out.store(true, Ordering::SeqCst);
+        } else {
+            self.cancelled.store(true, Ordering::SeqCst);
+        }
+        self.abort.store(1, Ordering::SeqCst);
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst) || self.timed_out.load(Ordering::SeqCst)
+    }
+
+    pub fn set_deadline(&self, at: Instant) {
+        *self.deadline.lock().unwrap() = Some(at);
+    }
+
+    pub fn past_deadline(&self, now: Instant) -> bool {
+        self.deadline.lock().unwrap().is_some_and(|d| now >= d)
+    }
+}
+
+/// A job waiting in the queue or running: its spec and its control.
 pub struct Job {
     pub spec: JobSpec,
-    pub events: UnboundedSender<JobEvent>,
-    pub accepted_at: std::time::Instant,
+    pub control: Arc<JobControl>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("job_id", &self.spec.job_id).finish_non_exhaustive()
+    }
 }

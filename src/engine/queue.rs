@@ -1,5 +1,6 @@
 //! The bounded FIFO of jobs waiting for the inference thread. The HTTP handlers push and remove
-//! (cancel); the inference thread blocks in `pop`. Closing it hands back whatever was waiting.
+//! (cancel); the inference thread takes from it with `try_pop` while jobs run and blocks in `pop`
+//! when it is idle. Closing it hands back whatever was waiting.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
@@ -61,6 +62,15 @@ impl JobQueue {
         self.len() == 0
     }
 
+    /// The oldest waiting job, without waiting.
+    pub fn try_pop(&self) -> Option<Job> {
+        self.state.lock().unwrap().jobs.pop_front()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().unwrap().closed
+    }
+
     /// Blocks until a job is waiting (Some) or the queue is closed and empty (None).
     pub fn pop(&self) -> Option<Job> {
         let mut s = self.state.lock().unwrap();
@@ -87,13 +97,13 @@ impl JobQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::job::JobSpec;
+    use crate::engine::job::{JobControl, JobSpec};
     use crate::ffi::SamplerParams;
 
     fn job(id: &str) -> Job {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let spec = JobSpec { job_id: id.into(), prompt: "p".into(), max_tokens: 1, sampling: SamplerParams::default(), stop: vec![] };
-        Job { spec, events: tx, accepted_at: std::time::Instant::now() }
+        Job { spec, control: std::sync::Arc::new(JobControl::new(tx)) }
     }
 
     #[test]
@@ -108,10 +118,15 @@ mod tests {
         assert_eq!(q.remove("b").unwrap().spec.job_id, "b");
         assert!(q.remove("b").is_none());
         q.push(job("d")).unwrap();
-        assert_eq!(q.pop().unwrap().spec.job_id, "a");
+        assert_eq!(q.try_pop().unwrap().spec.job_id, "a");
+        q.push(job("f")).unwrap();
+        assert_eq!(q.pop().unwrap().spec.job_id, "d");
+        assert!(!q.is_closed());
         let left = q.close();
-        assert_eq!(left.iter().map(|j| j.spec.job_id.as_str()).collect::<Vec<_>>(), ["d"]);
+        assert_eq!(left.iter().map(|j| j.spec.job_id.as_str()).collect::<Vec<_>>(), ["f"]);
+        assert!(q.is_closed());
         assert!(q.pop().is_none());
+        assert!(q.try_pop().is_none());
         assert_eq!(q.push(job("e")).unwrap_err().0, PushError::Closed);
     }
 }

@@ -1,21 +1,20 @@
 //! The safe wrapper over the core's C ABI: the only place in the crate with `unsafe`.
 //!
-//! `Model` and `Session` own their handles (`NonNull` + `Drop`); a `Session` borrows its `Model`
-//! so it cannot outlive it. Every status becomes a `CoreError` carrying the core's message.
+//! `Model`, `Context` and `Sampler` own their handles (`NonNull` + `Drop`); a `Context` borrows its
+//! `Model` so it cannot outlive it. Every status becomes a `CoreError` carrying the core's message.
 
+mod context;
 mod sampler;
 mod sys;
 #[cfg(test)]
 mod abi_tests;
 
+pub use context::{BatchRow, Context, ContextParams, KvStats, RowOutcome, KV_BLOCK_TOKENS};
 pub use sampler::{Sampler, SamplerParams};
 
 use std::ffi::{c_void, CStr, CString};
-use std::marker::PhantomData;
 use std::path::Path;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicI32;
-use std::sync::Arc;
 
 /// The core's status codes (`wc_status`), minus OK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +28,7 @@ pub enum ErrorKind {
     Aborted,
     BackendUnavailable,
     Internal,
+    NoKvSpace,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -53,6 +53,7 @@ fn kind_of(status: sys::wc_status) -> Option<ErrorKind> {
         S::WC_ERR_ABORTED => ErrorKind::Aborted,
         S::WC_ERR_BACKEND_UNAVAILABLE => ErrorKind::BackendUnavailable,
         S::WC_ERR_INTERNAL => ErrorKind::Internal,
+        S::WC_ERR_NO_KV_SPACE => ErrorKind::NoKvSpace,
     })
 }
 
@@ -91,6 +92,7 @@ pub fn status_name(kind: ErrorKind) -> String {
         ErrorKind::Aborted => S::WC_ERR_ABORTED,
         ErrorKind::BackendUnavailable => S::WC_ERR_BACKEND_UNAVAILABLE,
         ErrorKind::Internal => S::WC_ERR_INTERNAL,
+        ErrorKind::NoKvSpace => S::WC_ERR_NO_KV_SPACE,
     };
     // SAFETY: wc_status_str returns a static string for every status.
     owned(unsafe { sys::wc_status_str(s) })
@@ -171,6 +173,8 @@ pub struct ModelInfo {
     pub n_params: u64,
     pub weight_bytes: u64,
     pub gguf_version: u32,
+    /// KV-pool bytes one cached position takes.
+    pub kv_bytes_per_token: u64,
 }
 
 /// `wc_device_info`: where the model runs.
@@ -230,7 +234,8 @@ pub struct Model {
 unsafe impl Send for Model {}
 // SAFETY: every &self method calls read-only ABI functions on immutable post-load data, and
 // checks its arguments first so the core never writes the model's last-error slot through a
-// shared reference (sessions have their own slot).
+// shared reference (contexts have their own slot; context creation and context_bytes, which may
+// write it, run on the one inference thread).
 unsafe impl Sync for Model {}
 
 extern "C" fn progress_trampoline(progress: f32, user: *mut c_void) -> bool {
@@ -308,6 +313,7 @@ impl Model {
             n_params: i.n_params,
             weight_bytes: i.weight_bytes,
             gguf_version: i.gguf_version,
+            kv_bytes_per_token: i.kv_bytes_per_token,
         }
     }
 
@@ -329,15 +335,6 @@ impl Model {
             free_bytes: d.free_bytes,
             weight_bytes: d.weight_bytes,
         })
-    }
-
-    /// Backend bytes (host on the CPU, VRAM on CUDA) a session of context `n_ctx` allocates.
-    pub fn session_bytes(&self, n_ctx: i32) -> Result<u64> {
-        let mut out = 0u64;
-        // SAFETY: raw is live; out is a valid pointer.
-        let status = unsafe { sys::wc_model_session_bytes(self.raw.as_ptr(), n_ctx, &mut out) };
-        check(status, || self.last_error())?;
-        Ok(out)
     }
 
     /// Checks that every weight is still where the backend put it (CUDA: device-only memory).
@@ -421,138 +418,5 @@ impl Drop for Model {
     fn drop(&mut self) {
         // SAFETY: we own the handle; sessions borrow the model, so none is alive here.
         unsafe { sys::wc_model_free(self.raw.as_ptr()) }
-    }
-}
-
-pub struct SessionParams {
-    /// Context size in tokens; 0 = the model's training context.
-    pub n_ctx: i32,
-    /// Set non-zero (from any thread) to abort an evaluation between layers.
-    pub abort_flag: Option<Arc<AtomicI32>>,
-    pub logit_log: Option<std::path::PathBuf>,
-    pub logit_log_top_k: i32,
-}
-
-impl Default for SessionParams {
-    fn default() -> Self {
-        SessionParams { n_ctx: 0, abort_flag: None, logit_log: None, logit_log_top_k: 20 }
-    }
-}
-
-/// A KV cache and scratch for one sequence (`wc_session`), borrowing its model.
-pub struct Session<'m> {
-    raw: NonNull<sys::wc_session>,
-    n_vocab: usize,
-    // Kept alive as long as the core may read it.
-    _abort_flag: Option<Arc<AtomicI32>>,
-    _model: PhantomData<&'m Model>,
-}
-
-// SAFETY: a session may move between threads; it is used by one thread at a time (&mut self for
-// every call that evaluates). The abort flag is an atomic shared through Arc.
-unsafe impl Send for Session<'_> {}
-
-impl<'m> Session<'m> {
-    pub fn new(model: &'m Model, params: SessionParams) -> Result<Session<'m>> {
-        // SAFETY: plain-data default constructor.
-        let mut p = unsafe { sys::wc_session_default_params() };
-        p.n_ctx = params.n_ctx;
-        p.logit_log_top_k = params.logit_log_top_k;
-        if let Some(flag) = &params.abort_flag {
-            // AtomicI32 has the same layout as i32; the core only reads it.
-            p.abort_flag = flag.as_ptr() as *const i32;
-        }
-        let log_path = match &params.logit_log {
-            Some(path) => Some(CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| CoreError {
-                kind: ErrorKind::InvalidArgument,
-                message: "logit log path contains a NUL byte".into(),
-            })?),
-            None => None,
-        };
-        if let Some(c) = &log_path {
-            p.logit_log_path = c.as_ptr();
-        }
-        let mut out: *mut sys::wc_session = std::ptr::null_mut();
-        // SAFETY: model is live for 'm; p's pointers are valid for the call (the core copies the
-        // path), and the abort flag outlives the session because we keep its Arc.
-        let status = unsafe { sys::wc_session_create(model.raw.as_ptr(), &p, &mut out) };
-        check(status, || model.last_error())?;
-        let raw = NonNull::new(out).ok_or_else(|| CoreError {
-            kind: ErrorKind::Internal,
-            message: "wc_session_create returned OK but no handle".into(),
-        })?;
-        Ok(Session { raw, n_vocab: model.info().n_vocab as usize, _abort_flag: params.abort_flag, _model: PhantomData })
-    }
-
-    fn last_error(&self) -> String {
-        // SAFETY: raw is live.
-        owned(unsafe { sys::wc_session_last_error(self.raw.as_ptr()) })
-    }
-
-    pub fn n_vocab(&self) -> usize {
-        self.n_vocab
-    }
-
-    /// Evaluates `tokens` and returns the prediction after the last one.
-    pub fn prefill(&mut self, tokens: &[i32]) -> Result<Vec<f32>> {
-        let mut logits = vec![0.0f32; self.n_vocab];
-        let n = i32::try_from(tokens.len()).map_err(|_| CoreError { kind: ErrorKind::InvalidArgument, message: "too many tokens".into() })?;
-        // SAFETY: tokens and logits are valid for n and n_vocab elements.
-        let status = unsafe { sys::wc_session_prefill(self.raw.as_ptr(), tokens.as_ptr(), n, logits.as_mut_ptr()) };
-        check(status, || self.last_error())?;
-        Ok(logits)
-    }
-
-    /// Evaluates `tokens` and returns every position's prediction, row-major [n, n_vocab].
-    pub fn prefill_all(&mut self, tokens: &[i32]) -> Result<Vec<f32>> {
-        let mut logits = vec![0.0f32; self.n_vocab * tokens.len()];
-        let n = i32::try_from(tokens.len()).map_err(|_| CoreError { kind: ErrorKind::InvalidArgument, message: "too many tokens".into() })?;
-        // SAFETY: logits holds n * n_vocab floats.
-        let status = unsafe { sys::wc_session_prefill_all(self.raw.as_ptr(), tokens.as_ptr(), n, logits.as_mut_ptr()) };
-        check(status, || self.last_error())?;
-        Ok(logits)
-    }
-
-    /// Evaluates one token into `logits` (n_vocab floats).
-    pub fn decode_into(&mut self, token: i32, logits: &mut [f32]) -> Result<()> {
-        assert_eq!(logits.len(), self.n_vocab, "logits buffer must hold n_vocab floats");
-        // SAFETY: logits holds n_vocab floats.
-        let status = unsafe { sys::wc_session_decode(self.raw.as_ptr(), token, logits.as_mut_ptr()) };
-        check(status, || self.last_error())
-    }
-
-    pub fn reset(&mut self) -> Result<()> {
-        // SAFETY: raw is live.
-        let status = unsafe { sys::wc_session_reset(self.raw.as_ptr()) };
-        check(status, || self.last_error())
-    }
-
-    pub fn set_log_tag(&mut self, job_id: &str) -> Result<()> {
-        let c = CString::new(job_id).map_err(|_| CoreError { kind: ErrorKind::InvalidArgument, message: "job id contains a NUL byte".into() })?;
-        // SAFETY: c is valid for the call; the core copies it.
-        let status = unsafe { sys::wc_session_set_log_tag(self.raw.as_ptr(), c.as_ptr()) };
-        check(status, || self.last_error())
-    }
-
-    pub fn n_past(&self) -> i32 {
-        // SAFETY: raw is live.
-        unsafe { sys::wc_session_n_past(self.raw.as_ptr()) }
-    }
-
-    pub fn n_ctx(&self) -> i32 {
-        // SAFETY: raw is live.
-        unsafe { sys::wc_session_n_ctx(self.raw.as_ptr()) }
-    }
-
-    pub fn memory_bytes(&self) -> u64 {
-        // SAFETY: raw is live.
-        unsafe { sys::wc_session_memory_bytes(self.raw.as_ptr()) }
-    }
-}
-
-impl Drop for Session<'_> {
-    fn drop(&mut self) {
-        // SAFETY: we own the handle.
-        unsafe { sys::wc_session_free(self.raw.as_ptr()) }
     }
 }

@@ -54,6 +54,11 @@ impl Sampler {
         Ok(Sampler { raw, n_vocab })
     }
 
+    /// For the context's in-core sampling, which mutates the sampler through this pointer.
+    pub(super) fn raw_ptr(&mut self) -> *mut sys::wc_sampler {
+        self.raw.as_ptr()
+    }
+
     fn last_error(&self) -> String {
         // SAFETY: raw is live.
         owned(unsafe { sys::wc_sampler_last_error(self.raw.as_ptr()) })

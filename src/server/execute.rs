@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -19,7 +19,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use super::error::ApiError;
 use super::request::{self, Limits};
 use super::{AppState, Phase};
-use crate::engine::job::{Job, JobEvent};
+use crate::engine::job::JobEvent;
 use crate::engine::{Engine, SubmitError};
 
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -50,7 +50,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Job
     let spec = request::parse(&bytes, &limits, &engine.loaded.chat).map_err(|e| ("rejected_invalid", e))?;
     let job_id = spec.job_id.clone();
     let (tx, rx) = unbounded_channel();
-    engine.submit(Job { spec, events: tx, accepted_at: Instant::now() }).map_err(|e| match e {
+    engine.submit(spec, tx).map_err(|e| match e {
         SubmitError::Duplicate => (
             "rejected_duplicate",
             ApiError::new(StatusCode::CONFLICT, "DUPLICATE_JOB_ID", format!("job '{job_id}' is already queued or running")),

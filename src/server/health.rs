@@ -34,6 +34,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         "shutting_down": state.is_shutting_down(),
         "busy": false,
         "queued": 0,
+        "running": 0,
         "resident": false,
     });
     if let Some(engine) = state.engine.get() {
@@ -48,6 +49,15 @@ pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         body["threads"] = json!(info.n_threads);
         body["busy"] = json!(engine.busy());
         body["queued"] = json!(engine.queued());
+        body["parallel"] = json!(engine.config.parallel);
+        body["batch_tokens"] = json!(engine.config.batch_tokens);
+        body["running"] = json!(engine.running());
+        let (kv_total, kv_used) = engine.kv_tokens();
+        body["kv_cache_tokens_total"] = json!(kv_total);
+        body["kv_cache_tokens_used"] = json!(kv_used);
+        // Larger than the total when the default pool was reduced to what memory holds.
+        body["kv_cache_tokens_wanted"] = json!(engine.config.kv_cache_tokens_wanted);
+        body["prefix_cache"] = json!(engine.config.prefix_cache);
         // CPU weights stay memory-mapped from the file for the process's life.
         body["resident"] = json!(true);
         body["weight_bytes"] = json!(info.weight_bytes);
