@@ -39,19 +39,24 @@ inline float reduce16(const float *v) {
 
 // q.k over `n` dims (a multiple of 16): q f32 (already f16-representable), k f16.
 inline float dot_q_k(const float *q, const uint16_t *k, int n) {
-    float acc[kLanes] = {};
-    for (int d = 0; d < n; d += kLanes) {
 #if defined(__F16C__) && defined(__FMA__)
-        __m256 lo = _mm256_loadu_ps(acc), hi = _mm256_loadu_ps(acc + 8);
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    for (int d = 0; d < n; d += kLanes) {
         lo = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))), _mm256_loadu_ps(q + d), lo);
         hi = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d + 8))), _mm256_loadu_ps(q + d + 8), hi);
-        _mm256_storeu_ps(acc, lo);
-        _mm256_storeu_ps(acc + 8, hi);
+    }
+    // reduce16 in registers: i + (i+8), then i + (i+4), then (0+2) + (1+3).
+    const __m256 s8 = _mm256_add_ps(hi, lo);
+    const __m128 s4 = _mm_add_ps(_mm256_extractf128_ps(s8, 1), _mm256_castps256_ps128(s8));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));  // (0+2), (1+3)
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
 #else
+    float acc[kLanes] = {};
+    for (int d = 0; d < n; d += kLanes) {
         for (int i = 0; i < kLanes; ++i) acc[i] = std::fma(f16_to_f32(k[d + i]), q[d + i], acc[i]);
-#endif
     }
     return reduce16(acc);
+#endif
 }
 
 // q.k for head sizes the lane orders do not divide: plain sequential FMA.
@@ -61,18 +66,28 @@ inline float dot_q_k_any(const float *q, const uint16_t *k, int n) {
     return s;
 }
 
-// lane[0..n) += p * v[0..n): one key's contribution to the accumulator it falls in.
-inline void accumulate_v(float *lane, float p, const uint16_t *v, int n) {
-    int d = 0;
+// acc[0..n) += p_j * v_j[0..n) for the keys j = first, first + 16, ... < n_keys, in that order:
+// the keys of one of the 16 accumulators. Dims go 64 at a time so the accumulator stays in
+// registers while its keys stream by.
+template <typename Keys>
+inline void accumulate_v(float *acc, const float *p, int first, int n_keys, const uint16_t *v_cache, const Keys &keys, int n) {
+    int d0 = 0;
 #if defined(__F16C__) && defined(__FMA__)
-    const __m256 pv = _mm256_set1_ps(p);
-    for (; d + 8 <= n; d += 8) {
-        __m256 a = _mm256_loadu_ps(lane + d);
-        a = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d))), pv, a);
-        _mm256_storeu_ps(lane + d, a);
+    for (; d0 + 64 <= n; d0 += 64) {
+        __m256 a[8];
+        for (int c = 0; c < 8; ++c) a[c] = _mm256_loadu_ps(acc + d0 + 8 * c);
+        for (int j = first; j < n_keys; j += kLanes) {
+            const uint16_t *vj = v_cache + keys.at(j) + d0;
+            const __m256 pv = _mm256_set1_ps(p[j]);
+            for (int c = 0; c < 8; ++c) a[c] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vj + 8 * c))), pv, a[c]);
+        }
+        for (int c = 0; c < 8; ++c) _mm256_storeu_ps(acc + d0 + 8 * c, a[c]);
     }
 #endif
-    for (; d < n; ++d) lane[d] = std::fma(f16_to_f32(v[d]), p, lane[d]);
+    for (int j = first; j < n_keys; j += kLanes) {
+        const uint16_t *vj = v_cache + keys.at(j);
+        for (int d = d0; d < n; ++d) acc[d] = std::fma(f16_to_f32(vj[d]), p[j], acc[d]);
+    }
 }
 
 struct Scratch {
@@ -115,14 +130,12 @@ void attend_one(const float *qrow, int n_keys, const KvLayer &cache, const RowKe
     }
     const float inv = (float)(1.0 / sum);
 
-    // out = sum_j f16(p_j) v_j: key j goes to accumulator j % 16; then per output dim the 16
-    // accumulators are reduced.
+    // out = sum_j f16(p_j) v_j: key j goes to accumulator j % 16, keys in increasing order within
+    // it; then per output dim the 16 accumulators are reduced.
+    for (int j = 0; j < n_keys; ++j) w.scores[j] = round_f16(w.scores[j] * inv);
     float *lanes = w.lanes.data();  // [16][hd]
     for (int i = 0; i < kLanes * hd; ++i) lanes[i] = 0;
-    for (int j = 0; j < n_keys; ++j) {
-        const float p = round_f16(w.scores[j] * inv);
-        accumulate_v(lanes + (j % kLanes) * hd, p, cache.v + keys.at(j), hd);
-    }
+    for (int i = 0; i < kLanes && i < n_keys; ++i) accumulate_v(lanes + i * hd, w.scores.data(), i, n_keys, cache.v, keys, hd);
     float col[kLanes];
     for (int d = 0; d < hd; ++d) {
         for (int i = 0; i < kLanes; ++i) col[i] = lanes[i * hd + d];

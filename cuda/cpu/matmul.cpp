@@ -2,11 +2,12 @@
 //
 // Two phases, each spread over the pool: (1) convert every activation row to the weight type's
 // dot type (8-bit blocks for Q4_0/Q4_1/Q8_0, f16/bf16 for half weights); (2) dot products.
-// One row splits the weight rows evenly across threads; many rows walk the weights in chunks of
-// kRowChunk rows, handed out through an atomic counter, and reuse each chunk for every activation
-// row while it is hot in L1. Either way each output is one call of the same dot kernel followed by
-// the bias add, so a row's result does not depend on how many rows the step has.
-#include <atomic>
+// The weight rows are split evenly across threads; each walks its range in chunks of kRowChunk
+// rows and multiplies each weight row with tiles of up to kDotTileRows activation rows, decoding
+// it once per tile. Each output is bit for bit the
+// one-row dot kernel's result followed by the bias add (vec_dot.h), so a row's result does not
+// depend on how many rows the step has or which tile it fell in.
+#include <algorithm>
 #include <vector>
 
 #include "core/error.h"
@@ -57,14 +58,40 @@ void convert_row(const VecDotKernels &k, TensorType type, const float *x, void *
     }
 }
 
-inline float dot(const VecDotKernels &k, TensorType type, const void *w, const void *x, int64_t cols) {
+// 8-bit activation blocks of a row of `cols` values (whose scales the tiles take widened).
+int64_t scaled_blocks(TensorType type, int64_t cols) {
     switch (type) {
-        case TensorType::Q4_0: return k.dot_q4_0(static_cast<const block_q4_0 *>(w), static_cast<const block_q8_0 *>(x), cols);
-        case TensorType::Q4_1: return k.dot_q4_1(static_cast<const block_q4_1 *>(w), static_cast<const block_q8_1 *>(x), cols);
-        case TensorType::Q8_0: return k.dot_q8_0(static_cast<const block_q8_0 *>(w), static_cast<const block_q8_0 *>(x), cols);
-        case TensorType::F16: return k.dot_f16(static_cast<const uint16_t *>(w), static_cast<const uint16_t *>(x), cols);
-        case TensorType::BF16: return k.dot_bf16(static_cast<const uint16_t *>(w), static_cast<const uint16_t *>(x), cols);
-        default: return k.dot_f32(static_cast<const float *>(w), static_cast<const float *>(x), cols);
+        case TensorType::Q4_0:
+        case TensorType::Q8_0:
+        case TensorType::Q4_1: return cols / QK8_0;
+        default: return 0;
+    }
+}
+
+// The tile's interleaved scales: d[b * kDotTileRows + j] (and s for Q8_1) = block b's f16 scales of
+// row j as floats; rows past the tile's n stay 0.
+void widen_scales(TensorType type, const uint8_t *const *rows, int n_rows, int64_t nb, float *d, float *s) {
+    std::fill(d, d + nb * kDotTileRows, 0.0f);
+    if (s) std::fill(s, s + nb * kDotTileRows, 0.0f);
+    for (int j = 0; j < n_rows; ++j) {
+        if (type == TensorType::Q4_1) {
+            const block_q8_1 *q = reinterpret_cast<const block_q8_1 *>(rows[j]);
+            for (int64_t b = 0; b < nb; ++b) d[b * kDotTileRows + j] = f16_to_f32(q[b].d), s[b * kDotTileRows + j] = f16_to_f32(q[b].s);
+        } else {
+            const block_q8_0 *q = reinterpret_cast<const block_q8_0 *>(rows[j]);
+            for (int64_t b = 0; b < nb; ++b) d[b * kDotTileRows + j] = f16_to_f32(q[b].d);
+        }
+    }
+}
+
+DotRowsFn rows_kernel(const VecDotKernels &k, TensorType type) {
+    switch (type) {
+        case TensorType::Q4_0: return k.rows_q4_0;
+        case TensorType::Q4_1: return k.rows_q4_1;
+        case TensorType::Q8_0: return k.rows_q8_0;
+        case TensorType::F16: return k.rows_f16;
+        case TensorType::BF16: return k.rows_bf16;
+        default: return k.rows_f32;
     }
 }
 
@@ -81,37 +108,58 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
     }
     const size_t xrow = dot_row_bytes(type, cols);
 
-    // Per calling thread, so two contexts evaluating on different threads never share it.
+    // Per calling thread, so two contexts evaluating on different threads never share them.
     thread_local std::vector<uint8_t> xq;
+    thread_local std::vector<float> xscales;
+    thread_local std::vector<DotTile> xtiles;
     if (xq.size() < xrow * (size_t)n) xq.resize(xrow * (size_t)n);
+    const int64_t nb = scaled_blocks(type, cols);  // 8-bit blocks per row (0 for float types)
+    const int64_t n_tiles = (n + kDotTileRows - 1) / kDotTileRows;
+    const size_t tile_scales = (size_t)nb * kDotTileRows;  // floats of d (and of s) per tile
+    if (xscales.size() < 2 * tile_scales * n_tiles) xscales.resize(2 * tile_scales * n_tiles);
+    if (xtiles.size() < (size_t)n_tiles) xtiles.resize((size_t)n_tiles);
+    // Raw pointers: the pool's other threads have thread_local buffers of their own.
     uint8_t *xqp = xq.data();
+    float *scales = xscales.data();
+    DotTile *tiles = xtiles.data();
 
     pool.run_if(n >= 4 * pool.size(), [&](int ith, int nth) {
         int64_t b, e;
         ThreadPool::split(n, ith, nth, b, e);
         for (int64_t t = b; t < e; ++t) convert_row(k, type, x.row(t), xqp + t * xrow, cols);
     });
+    for (int64_t i = 0; i < n_tiles; ++i) {
+        DotTile &t = tiles[i];
+        t.n = (int)std::min<int64_t>(kDotTileRows, n - i * kDotTileRows);
+        const uint8_t *rows_q[kDotTileRows] = {};
+        for (int j = 0; j < t.n; ++j) t.q[j] = rows_q[j] = xqp + (i * kDotTileRows + j) * xrow;
+        t.d = t.s = nullptr;
+        if (nb) {
+            float *d = scales + 2 * tile_scales * i;
+            float *sc = type == TensorType::Q4_1 ? d + tile_scales : nullptr;
+            widen_scales(type, rows_q, t.n, nb, d, sc);
+            t.d = d;
+            t.s = sc;
+        }
+    }
 
     const uint8_t *wp = static_cast<const uint8_t *>(w.data);
-    auto out = [&](int64_t t, int64_t r) {
-        const float d = dot(k, type, wp + r * w.row_bytes, xqp + t * xrow, cols);
-        y.row(t)[r] = bias ? d + bias[r] : d;
+    const DotRowsFn rows_dot = rows_kernel(k, type);
+    // Output (r, tile i's rows) for weight row r.
+    auto tile = [&](int64_t r, int64_t i) {
+        float o[kDotTileRows];
+        rows_dot(wp + r * w.row_bytes, tiles[i], cols, o);
+        for (int j = 0; j < tiles[i].n; ++j) y.row(i * kDotTileRows + j)[r] = bias ? o[j] + bias[r] : o[j];
     };
-    if (n == 1) {
-        pool.run([&](int ith, int nth) {
-            int64_t b, e;
-            ThreadPool::split(rows, ith, nth, b, e);
-            for (int64_t r = b; r < e; ++r) out(0, r);
-        });
-        return;
-    }
-    std::atomic<int64_t> next{0};
-    const int64_t n_chunks = (rows + kRowChunk - 1) / kRowChunk;
-    pool.run([&](int, int) {
-        for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < n_chunks;) {
-            const int64_t r0 = c * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
-            for (int64_t t = 0; t < n; ++t) {
-                for (int64_t r = r0; r < r1; ++r) out(t, r);
+    // Each thread takes a contiguous range of weight rows (streaming them in order keeps the
+    // hardware prefetchers fed), in chunks small enough to stay in L1 across the tiles.
+    pool.run([&](int ith, int nth) {
+        int64_t b, e;
+        ThreadPool::split(rows, ith, nth, b, e);
+        for (int64_t r0 = b; r0 < e; r0 += kRowChunk) {
+            const int64_t r1 = std::min(e, r0 + kRowChunk);
+            for (int64_t i = 0; i < n_tiles; ++i) {
+                for (int64_t r = r0; r < r1; ++r) tile(r, i);
             }
         }
     });

@@ -13,6 +13,7 @@ namespace avx2 {
 const VecDotKernels kKernels = {
     "avx2", quantize_q8_0_x86, quantize_q8_1_x86, dot_q4_0_x86, dot_q4_1_x86,
     dot_q8_0_x86, dot_f16_x86, dot_bf16_x86, dot_f32_x86,
+    rows_q4_0_x86, rows_q4_1_x86, rows_q8_0_x86, rows_f16_x86, rows_bf16_x86, rows_f32_x86,
 };
 }  // namespace avx2
 

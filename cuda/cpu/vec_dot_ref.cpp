@@ -118,9 +118,18 @@ float dot_f32_ref(const float *w, const float *x, int64_t n) {
     return dot_float16_lanes(n, [w](int64_t k) { return w[k]; }, [x](int64_t k) { return x[k]; });
 }
 
+// The reference tile: each row through the one-row reference (the definition of "bit for bit").
+template <typename W, typename X, float (*Dot)(const W *, const X *, int64_t)>
+void rows_ref(const void *w, const DotTile &x, int64_t n, float *out) {
+    for (int j = 0; j < x.n; ++j) out[j] = Dot(static_cast<const W *>(w), static_cast<const X *>(x.q[j]), n);
+}
+
 const VecDotKernels kRef = {
     "scalar", quantize_q8_0_ref, quantize_q8_1_ref, dot_q4_0_ref, dot_q4_1_ref,
     dot_q8_0_ref, dot_f16_ref, dot_bf16_ref, dot_f32_ref,
+    rows_ref<block_q4_0, block_q8_0, dot_q4_0_ref>, rows_ref<block_q4_1, block_q8_1, dot_q4_1_ref>,
+    rows_ref<block_q8_0, block_q8_0, dot_q8_0_ref>, rows_ref<uint16_t, uint16_t, dot_f16_ref>,
+    rows_ref<uint16_t, uint16_t, dot_bf16_ref>, rows_ref<float, float, dot_f32_ref>,
 };
 
 }  // namespace
