@@ -2,6 +2,10 @@
 """Writes a Llama GGUF with random weights, for benchmarks at sizes no real model here has.
 
     python3 scripts/make_synthetic_llama.py --preset 1b --type Q4_0 --out models/synthetic-1b-q4_0.gguf
+    python3 scripts/make_synthetic_llama.py --preset 135m --type Q4_1 --embd-type Q8_0 --out models/synthetic-135m.gguf
+
+The second has SmolLM2-135M-Instruct.Q4_1's shapes and tensor types (Q4_1 layers, a Q8_0 token
+embedding tied to the output head, F32 norms), so it runs at the real model's speed.
 
 Needs the PyPI packages `gguf` and `numpy`. The weights are Gaussian with a scale that keeps the
 residual stream bounded, so the forward pass does the same work as a trained model; the outputs
@@ -28,6 +32,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="1b")
     ap.add_argument("--type", choices=["Q4_0", "Q4_1", "Q8_0", "F16", "F32"], default="Q4_0")
+    ap.add_argument("--embd-type", choices=["Q4_0", "Q4_1", "Q8_0", "F16", "F32"],
+                    help="token_embd.weight (also the tied output head); default: --type")
     ap.add_argument("--ctx", type=int, default=8192, help="llama.context_length")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True)
@@ -36,10 +42,11 @@ def main() -> int:
     n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab = PRESETS[a.preset]
     head_dim = n_embd // n_head
     qtype = gguf.GGMLQuantizationType[a.type]
+    etype = gguf.GGMLQuantizationType[a.embd_type or a.type]
     rng = np.random.default_rng(a.seed)
 
     w = gguf.GGUFWriter(a.out, "llama")
-    w.add_name(f"synthetic-llama-{a.preset}-{a.type.lower()}")
+    w.add_name(f"synthetic-llama-{a.preset}-{a.type.lower()}" + (f"-embd-{a.embd_type.lower()}" if a.embd_type else ""))
     w.add_context_length(a.ctx)
     w.add_embedding_length(n_embd)
     w.add_block_count(n_layer)
@@ -53,13 +60,13 @@ def main() -> int:
 
     n_params = 0
 
-    def matrix(name: str, rows: int, cols: int) -> None:
+    def matrix(name: str, rows: int, cols: int, t=qtype) -> None:
         # rows outputs of cols inputs: GGUF ne = [cols, rows], numpy shape (rows, cols).
         nonlocal n_params
         m = (rng.standard_normal((rows, cols), dtype=np.float32) / np.sqrt(cols)).astype(np.float32)
         n_params += m.size
-        data = gguf.quants.quantize(m, qtype) if qtype not in (gguf.GGMLQuantizationType.F32,) else m
-        w.add_tensor(name, data, raw_dtype=qtype)
+        data = gguf.quants.quantize(m, t) if t not in (gguf.GGMLQuantizationType.F32,) else m
+        w.add_tensor(name, data, raw_dtype=t)
 
     def norm(name: str) -> None:
         nonlocal n_params
@@ -67,7 +74,7 @@ def main() -> int:
         n_params += v.size
         w.add_tensor(name, v)
 
-    matrix("token_embd.weight", n_vocab, n_embd)  # tied output head
+    matrix("token_embd.weight", n_vocab, n_embd, etype)  # tied output head
     norm("output_norm.weight")
     for layer in range(n_layer):
         p = f"blk.{layer}."
@@ -86,7 +93,8 @@ def main() -> int:
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    print(f"{a.out}: {n_params / 1e9:.3f} B parameters, {a.type}", file=sys.stderr)
+    print(f"{a.out}: {n_params / 1e9:.3f} B parameters, {a.type}" + (f", token_embd {a.embd_type}" if a.embd_type else ""),
+          file=sys.stderr)
     return 0
 
 

@@ -8,74 +8,10 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use common::batching::{assert_same, ended_ids as ids, requests, run_alone, run_together};
 use common::test_model;
-use common::worker::{chat, check_event_order, SseEvent, Worker};
+use common::worker::Worker;
 use serde_json::{json, Value};
-
-/// Eight different requests: greedy and seeded, chat and plain, short and long prompts (the long
-/// ones span several 16-row chunks when --batch-tokens is 16).
-fn requests() -> Vec<Value> {
-    let story = "The lighthouse keeper climbed the stairs every evening, counting each step, and at the top he \
-                 lit the lamp and watched the ships pass far out on the dark water. One night";
-    let spec = |id: &str, prompt: String, t: f64, seed: u64| {
-        json!({"job_id": id, "prompt": prompt, "max_tokens": 24, "temperature": t, "seed": seed, "top_k": 40})
-    };
-    vec![
-        spec("greedy-chat", chat("Write a haiku about GPUs."), 0.0, 0),
-        spec("greedy-plain", "The capital of France is".into(), 0.0, 0),
-        spec("seeded-chat", chat("Tell me a short story about a robot."), 0.8, 42),
-        spec("seeded-plain", story.into(), 0.9, 7),
-        spec("greedy-long", format!("{story} {story}"), 0.0, 0),
-        spec("seeded-code", "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n".into(), 1.0, 1234),
-        spec("greedy-count", "1, 2, 3, 4, 5, 6, 7, 8,".into(), 0.0, 0),
-        spec("seeded-chat-2", chat("What is the boiling point of water?"), 0.7, 99),
-    ]
-}
-
-fn ids(events: &[SseEvent]) -> Vec<u32> {
-    let tokens = check_event_order(events);
-    let last = events.last().unwrap();
-    assert_eq!(last.event, "end", "{last:?}");
-    tokens.into_iter().map(|(_, id)| id).collect()
-}
-
-/// Runs every request at once (one client thread each, started `stagger` apart); token ids by job.
-fn run_together(w: &Worker, reqs: &[Value], suffix: &str, stagger: Duration) -> HashMap<String, (Vec<u32>, Value)> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = reqs
-            .iter()
-            .enumerate()
-            .map(|(k, r)| {
-                let mut body = r.clone();
-                let id = format!("{}{suffix}", r["job_id"].as_str().unwrap());
-                body["job_id"] = json!(id);
-                scope.spawn(move || {
-                    std::thread::sleep(stagger * k as u32);
-                    let events = w.execute(&body);
-                    (r["job_id"].as_str().unwrap().to_string(), (ids(&events), events.last().unwrap().data.clone()))
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    })
-}
-
-fn run_alone(w: &Worker, reqs: &[Value], suffix: &str) -> HashMap<String, (Vec<u32>, Value)> {
-    reqs.iter()
-        .map(|r| {
-            let mut body = r.clone();
-            body["job_id"] = json!(format!("{}{suffix}", r["job_id"].as_str().unwrap()));
-            let events = w.execute(&body);
-            (r["job_id"].as_str().unwrap().to_string(), (ids(&events), events.last().unwrap().data.clone()))
-        })
-        .collect()
-}
-
-fn assert_same(label: &str, want: &HashMap<String, (Vec<u32>, Value)>, got: &HashMap<String, (Vec<u32>, Value)>) {
-    for (job, (tokens, _)) in want {
-        assert_eq!(&got[job].0, tokens, "{label}: {job} differs from its run alone");
-    }
-}
 
 fn metrics(w: &Worker) -> String {
     w.client.get(w.url("/metrics")).send().unwrap().text().unwrap()

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (each test crate that needs them says `mod common;`).
 #![allow(dead_code)]
 
+pub mod batching;
 pub mod gguf_writer;
 pub mod worker;
 
