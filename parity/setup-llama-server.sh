@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's llama-server (CPU only, GGML_NATIVE=ON, Release, flash attention left to the run-time flag)
+# from the llama.cpp vendored in the pinned llama-cpp-python sdist -- the same sdist, sha256-checked against
+# parity/reference/PIN.json, that parity/setup-reference.sh builds the Python reference from, so the server and
+# the logits reference are one llama.cpp. Everything goes under parity/.cache/ (git-ignored):
+#   parity/.cache/<sdist>                  the sdist (downloaded once, shared with setup-reference.sh)
+#   parity/.cache/tools-venv/              cmake and ninja from PyPI when the machine has no cmake >= 3.18
+#   parity/.cache/llama-server/src/        vendor/llama.cpp out of the sdist
+#   parity/.cache/llama-server/build/bin/llama-server
+# Idempotent: a second run only checks the stamp and that the binary runs. The last line on stdout is the path
+# of the llama-server binary (everything else goes to stderr). A build takes about 7 minutes on 2 cores.
+#   parity/setup-llama-server.sh [PIN.json]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+pin=${1:-$here/reference/PIN.json}
+cache=$here/.cache
+dir=$cache/llama-server
+src=$dir/src
+build=$dir/build
+bin=$build/bin/llama-server
+stamp=$dir/stamp
+read -r name version sdist sha < <(python3 -c 'import json, sys; p = json.load(open(sys.argv[1]))
+print(p["package"], p["version"], p["sdist"], p["sdist_sha256"])' "$pin")
+
+cmake_flags=(
+  -DCMAKE_BUILD_TYPE=Release
+  -DGGML_NATIVE=ON -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF
+  -DBUILD_SHARED_LIBS=OFF
+  -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+  -DLLAMA_BUILD_APP=OFF
+  # No network at build time: no web UI (npm, or a download from a Hugging Face bucket), no HTTPS client.
+  -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF
+  # The sources are not a git checkout; say which llama.cpp this is instead of "unknown".
+  "-DLLAMA_BUILD_COMMIT=$name-$version" -DLLAMA_BUILD_NUMBER=0
+)
+want_stamp="$sha ${cmake_flags[*]}"
+
+runs() { "$bin" --version >/dev/null 2>&1; }
+
+if [ -x "$bin" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] && runs; then
+  echo "llama-server ready ($name $version, vendored llama.cpp): $bin" >&2
+  "$bin" --version 2>&1 | sed 's/^/  /' >&2
+  echo "$bin"
+  exit 0
+fi
+
+# Build tools from PyPI live in their own venv under parity/.cache (not parity/.venv, the reference's).
+tools=$cache/tools-venv
+tools_venv() { [ -x "$tools/bin/pip" ] || python3 -m venv "$tools" >&2; }
+
+# 1. The pinned sdist, the same file and check as setup-reference.sh.
+mkdir -p "$cache"
+if ! echo "$sha  $cache/$sdist" | sha256sum --check --status 2>/dev/null; then
+  echo "downloading $name==$version sdist into $cache" >&2
+  tools_venv
+  "$tools/bin/pip" download --quiet --no-deps --no-binary "$name" -d "$cache" "$name==$version" >&2
+fi
+echo "$sha  $cache/$sdist" | sha256sum --check --quiet \
+  || { echo "sha256 mismatch for $cache/$sdist (pinned $sha)" >&2; exit 1; }
+
+# 2. The vendored llama.cpp, which must carry the server.
+top=${sdist%.tar.gz}
+rm -rf "$src"
+mkdir -p "$src"
+tar -xzf "$cache/$sdist" -C "$src" --strip-components=3 "$top/vendor/llama.cpp"
+if [ -f "$src/tools/server/CMakeLists.txt" ]; then
+  server_dir=tools/server
+elif [ -f "$src/examples/server/CMakeLists.txt" ]; then
+  server_dir=examples/server
+else
+  echo "the vendored llama.cpp in $sdist has no tools/server or examples/server" >&2
+  exit 1
+fi
+echo "vendored llama.cpp has $server_dir" >&2
+
+# 3. cmake (>= 3.18) and ninja: the machine's, else from PyPI into a venv under parity/.cache.
+cmake=$(command -v cmake || true)
+if [ -n "$cmake" ]; then
+  have=$("$cmake" --version | awk 'NR==1 {print $3}')
+  [ "$(printf '%s\n' 3.18 "$have" | sort -V | head -1)" = 3.18 ] || cmake=""
+fi
+if [ -z "$cmake" ]; then
+  tools_venv
+  [ -x "$tools/bin/cmake" ] && [ -x "$tools/bin/ninja" ] \
+    || "$tools/bin/pip" install --quiet 'cmake>=3.18,<5' 'ninja>=1.11' >&2
+  cmake=$tools/bin/cmake
+  export PATH="$tools/bin:$PATH"
+fi
+generator=()
+command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+echo "cmake: $cmake ($("$cmake" --version | head -1))" >&2
+
+# 4. Configure and build only the llama-server target. GIT_CEILING_DIRECTORIES keeps llama.cpp's build-info
+#    from picking up the commit of the repository this cache lives in.
+rm -rf "$build"
+t0=$(date +%s)
+GIT_CEILING_DIRECTORIES=$dir "$cmake" -S "$src" -B "$build" "${generator[@]}" "${cmake_flags[@]}" >&2
+GIT_CEILING_DIRECTORIES=$dir "$cmake" --build "$build" --target llama-server --parallel "$(nproc)" >&2
+echo "llama-server built in $(( $(date +%s) - t0 )) s" >&2
+runs || { echo "$bin --version failed" >&2; "$bin" --version >&2 || true; exit 1; }
+"$bin" --version 2>&1 | sed 's/^/  /' >&2
+echo "$want_stamp" > "$stamp"
+echo "$bin"
