@@ -108,18 +108,35 @@ void attend_one(const float *qrow, int n_keys, const KvLayer &cache, const RowKe
     const bool lanes_fit = hd % kLanes == 0;
     for (int d = 0; d < hd; ++d) w.qh[d] = round_f16(qrow[d]);
 
-    // scores = scale * q.k, then the max
+    // scores = scale * q.k, then the max (scores are finite: a plain comparison is fmax here)
     float mx = -INFINITY;
     for (int j = 0; j < n_keys; ++j) {
         const uint16_t *kj = cache.k + keys.at(j);  // K[j, kvh, :]
         const float dot = lanes_fit ? dot_q_k(w.qh.data(), kj, hd) : dot_q_k_any(w.qh.data(), kj, hd);
         w.scores[j] = dot * s.scale;
-        mx = std::fmax(mx, w.scores[j]);
+        mx = w.scores[j] > mx ? w.scores[j] : mx;
     }
     // exp in blocks of 16 (padded with exact zeros), block sums into a double
     const int padded = (n_keys + kLanes - 1) / kLanes * kLanes;
+    for (int j = n_keys; j < padded; ++j) w.scores[j] = 0.0f;
     double sum = 0;
-    for (int b = 0; b < padded; b += kLanes) {
+    int b = 0;
+#if defined(__F16C__) && defined(__FMA__)
+    // Whole blocks eight lanes at a time (exp_approx8 gives exp_approx's bits), reduced in
+    // reduce16's order.
+    const __m256 vmx = _mm256_set1_ps(mx);
+    for (; b + kLanes <= n_keys; b += kLanes) {
+        const __m256 lo = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(&w.scores[b]), vmx));
+        const __m256 hi = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(&w.scores[b + 8]), vmx));
+        _mm256_storeu_ps(&w.scores[b], lo);
+        _mm256_storeu_ps(&w.scores[b + 8], hi);
+        const __m256 s8 = _mm256_add_ps(hi, lo);
+        const __m128 s4 = _mm_add_ps(_mm256_extractf128_ps(s8, 1), _mm256_castps256_ps128(s8));
+        const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        sum += (double)_mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+    }
+#endif
+    for (; b < padded; b += kLanes) {
         float block[kLanes];
         for (int i = 0; i < kLanes; ++i) {
             const int j = b + i;
@@ -132,7 +149,15 @@ void attend_one(const float *qrow, int n_keys, const KvLayer &cache, const RowKe
 
     // out = sum_j f16(p_j) v_j: key j goes to accumulator j % 16, keys in increasing order within
     // it; then per output dim the 16 accumulators are reduced.
-    for (int j = 0; j < n_keys; ++j) w.scores[j] = round_f16(w.scores[j] * inv);
+    int j = 0;
+#if defined(__F16C__) && defined(__FMA__)
+    const __m256 vinv = _mm256_set1_ps(inv);
+    for (; j + 8 <= n_keys; j += 8) {
+        const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(&w.scores[j]), vinv);
+        _mm256_storeu_ps(&w.scores[j], _mm256_cvtph_ps(_mm256_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT)));
+    }
+#endif
+    for (; j < n_keys; ++j) w.scores[j] = round_f16(w.scores[j] * inv);
     float *lanes = w.lanes.data();  // [16][hd]
     for (int i = 0; i < kLanes * hd; ++i) lanes[i] = 0;
     for (int i = 0; i < kLanes && i < n_keys; ++i) accumulate_v(lanes + i * hd, w.scores.data(), i, n_keys, cache.v, keys, hd);
@@ -170,7 +195,7 @@ void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32Vi
         int64_t b, e;
         ThreadPool::split((int64_t)n * s.n_head, ith, nth, b, e);
         Scratch w;
-        w.scores.resize((size_t)rows.max_pos + 1);
+        w.scores.resize((size_t)rows.max_pos + 1 + kLanes);  // room for a padded block
         w.qh.resize(s.head_dim);
         w.lanes.resize((size_t)kLanes * s.head_dim);
         for (int64_t task = b; task < e; ++task) {
