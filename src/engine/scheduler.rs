@@ -356,6 +356,8 @@ impl<'e, 'm> Scheduler<'e, 'm> {
     fn finish(&mut self, j: usize, outcome: Outcome) {
         let mut r = self.running.remove(j);
         let _ = self.ctx.remove_sequence(r.seq);
+        // The gauges first: a client that has read the terminal event must not find the job running.
+        self.publish_state();
         let now = Instant::now();
         let first = r.first_sample_at.unwrap_or(now);
         let prefill_ms = ms(first.duration_since(r.admitted_at));
