@@ -5,8 +5,6 @@ namespace wc {
 
 namespace {
 
-constexpr int QK_K = 256;  // super-block size of the K-quants
-
 struct Entry {
     uint32_t id;
     TypeTraits traits;
@@ -18,16 +16,16 @@ const Entry kTable[] = {
     {1, {"F16", 1, 2, true, true}},
     {2, {"Q4_0", QK4_0, sizeof(block_q4_0), true, true}},
     {3, {"Q4_1", QK4_1, sizeof(block_q4_1), true, true}},
-    {6, {"Q5_0", 32, 22, true, false}},
-    {7, {"Q5_1", 32, 24, true, false}},
+    {6, {"Q5_0", QK5_0, sizeof(block_q5_0), true, false}},
+    {7, {"Q5_1", QK5_1, sizeof(block_q5_1), true, false}},
     {8, {"Q8_0", QK8_0, sizeof(block_q8_0), true, true}},
     {9, {"Q8_1", QK8_1, sizeof(block_q8_1), true, false}},
-    {10, {"Q2_K", QK_K, 84, true, false}},
-    {11, {"Q3_K", QK_K, 110, true, false}},
-    {12, {"Q4_K", QK_K, 144, true, false}},
-    {13, {"Q5_K", QK_K, 176, true, false}},
-    {14, {"Q6_K", QK_K, 210, true, false}},
-    {15, {"Q8_K", QK_K, 292, true, false}},
+    {10, {"Q2_K", QK_K, sizeof(block_q2_K), true, false}},
+    {11, {"Q3_K", QK_K, sizeof(block_q3_K), true, false}},
+    {12, {"Q4_K", QK_K, sizeof(block_q4_K), true, false}},
+    {13, {"Q5_K", QK_K, sizeof(block_q5_K), true, false}},
+    {14, {"Q6_K", QK_K, sizeof(block_q6_K), true, false}},
+    {15, {"Q8_K", QK_K, sizeof(block_q8_K), true, false}},
     {16, {"IQ2_XXS", QK_K, 66, true, false}},
     {17, {"IQ2_XS", QK_K, 74, true, false}},
     {18, {"IQ3_XXS", QK_K, 98, true, false}},

@@ -52,6 +52,76 @@ struct block_q8_1 {
 };
 static_assert(sizeof(block_q8_1) == 36, "block_q8_1 layout");
 
+constexpr int QK5_0 = 32;
+struct block_q5_0 {
+    f16_bits d;              // scale; value (q - 16) * d, q = 4 low bits | 5th bit << 4
+    uint8_t qh[4];           // 5th bit of weight j at bit j (little-endian uint32)
+    uint8_t qs[QK5_0 / 2];   // low 4 bits, same nibble order as q4_0
+};
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 layout");
+
+constexpr int QK5_1 = 32;
+struct block_q5_1 {
+    f16_bits d;              // scale
+    f16_bits m;              // minimum; value q * d + m
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+};
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 layout");
+
+// K-quants: super-blocks of 256 weights in sub-blocks of 16 or 32 with quantized sub-block scales.
+constexpr int QK_K = 256;
+constexpr int K_SCALE_SIZE = 12;  // 8 six-bit scales and 8 six-bit minimums, packed
+
+struct block_q2_K {
+    uint8_t scales[QK_K / 16];  // per 16 weights: scale (low 4 bits) and minimum (high 4 bits)
+    uint8_t qs[QK_K / 4];       // 2-bit quants
+    f16_bits d;                 // super-block scale of the scales
+    f16_bits dmin;              // super-block scale of the minimums
+};
+static_assert(sizeof(block_q2_K) == 84, "block_q2_K layout");
+
+struct block_q3_K {
+    uint8_t hmask[QK_K / 8];    // high (3rd) bit of each quant
+    uint8_t qs[QK_K / 4];       // low 2 bits
+    uint8_t scales[12];         // 16 six-bit scales, packed
+    f16_bits d;                 // super-block scale
+};
+static_assert(sizeof(block_q3_K) == 110, "block_q3_K layout");
+
+struct block_q4_K {
+    f16_bits d;                      // super-block scale of the scales
+    f16_bits dmin;                   // super-block scale of the minimums
+    uint8_t scales[K_SCALE_SIZE];    // per 32 weights: six-bit scale and minimum, packed
+    uint8_t qs[QK_K / 2];            // 4-bit quants
+};
+static_assert(sizeof(block_q4_K) == 144, "block_q4_K layout");
+
+struct block_q5_K {
+    f16_bits d;
+    f16_bits dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];            // 5th bit of each quant
+    uint8_t qs[QK_K / 2];            // low 4 bits
+};
+static_assert(sizeof(block_q5_K) == 176, "block_q5_K layout");
+
+struct block_q6_K {
+    uint8_t ql[QK_K / 2];            // low 4 bits
+    uint8_t qh[QK_K / 4];            // high 2 bits
+    int8_t scales[QK_K / 16];        // per 16 weights, 8-bit
+    f16_bits d;                      // super-block scale
+};
+static_assert(sizeof(block_q6_K) == 210, "block_q6_K layout");
+
+// The activation type the K-quants are multiplied with (llama.cpp's vec_dot_type for them).
+struct block_q8_K {
+    float d;                         // scale (f32, unlike q8_0)
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];        // sum of each 16 quants, for the minimum terms
+};
+static_assert(sizeof(block_q8_K) == 292, "block_q8_K layout");
+
 struct TypeTraits {
     const char *name;
     int64_t block_size;     // weights per block (1 for plain float/int types)
