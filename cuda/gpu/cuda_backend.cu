@@ -17,6 +17,7 @@
 #include "gpu/matmul.cuh"
 #include "gpu/rms_norm.cuh"
 #include "gpu/rope.cuh"
+#include "gpu/type_table.cuh"
 
 namespace wc {
 
@@ -45,11 +46,19 @@ constexpr int kMaxReplayRows = 64;
 
 size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
+// The types of the CUDA type table (type_table.cuh), by name.
+std::string gpu_type_names() {
+    std::string names;
+    for (uint32_t id = 0; id < 64; ++id) {
+        if (gpu_reads_type(id)) names += std::string(names.empty() ? "" : ", ") + type_traits(id).name;
+    }
+    return names;
+}
+
 void require_computable(const GgufTensor &t) {
-    const TypeTraits &tt = type_traits(t.type_id);
-    if (!tt.computable) {
+    if (!gpu_reads_type(t.type_id)) {
         fail(WC_ERR_UNSUPPORTED, strfmt("tensor '%s' has type %s, which the CUDA backend cannot compute with (supported: %s)",
-                                        t.name.c_str(), tt.name, computable_type_names()));
+                                        t.name.c_str(), type_traits(t.type_id).name, gpu_type_names().c_str()));
     }
 }
 
@@ -103,6 +112,9 @@ void CudaBackend::free_all() {
     cudaFree(attn_partials_);
     attn_partials_ = nullptr;
     attn_partials_floats_ = 0;
+    cudaFree(act_scratch_);
+    act_scratch_ = nullptr;
+    act_scratch_bytes_ = 0;
     for (int i = 0; i < 2; ++i) {
         if (staging_[i]) cudaFreeHost(staging_[i]);
         if (staged_[i]) cudaEventDestroy(staged_[i]);
@@ -201,11 +213,16 @@ Weight CudaBackend::upload_matrix(const GgufTensor &t) {
     w.rows = t.n_elements() / t.ne[0];
     w.row_bytes = (size_t)(t.ne[0] / tt.block_size) * tt.block_bytes;
     w.data = upload_bytes(t.data, w.row_bytes * (size_t)w.rows);
+    widest_matrix_ = std::max(widest_matrix_, w.cols);
     return w;
 }
 
 const float *CudaBackend::upload_vector(const GgufTensor &t) {
     require_computable(t);
+    if (t.type_id != (uint32_t)TensorType::F32 && t.type_id != (uint32_t)TensorType::F16 && t.type_id != (uint32_t)TensorType::BF16) {
+        fail(WC_ERR_UNSUPPORTED, strfmt("vector tensor '%s' has type %s; the CUDA backend reads vectors as F32, F16 or BF16",
+                                        t.name.c_str(), type_traits(t.type_id).name));
+    }
     const int64_t n = t.n_elements();
     if (t.type_id == (uint32_t)TensorType::F32) return static_cast<const float *>(upload_bytes(t.data, (size_t)n * sizeof(float)));
     // A small f16/bf16 vector: widen on the host (a few KB), then upload.
@@ -257,6 +274,22 @@ void CudaBackend::reserve_steps(int max_rows, int max_seqs, int max_blocks) {
     }
     if (moved) drop_graphs();
     reserved_rows_ = std::max(reserved_rows_, max_rows);
+    activation_scratch(matmul_scratch_bytes(reserved_rows_, widest_matrix_));
+}
+
+void *CudaBackend::activation_scratch(size_t need) {
+    if (need <= act_scratch_bytes_) return act_scratch_;
+    // Sized by reserve_steps for the largest step and the widest matrix, so this grows only for a
+    // caller that matmuls outside a context; never inside a capture (graphs bake the pointer in).
+    if (capturing_) fail(WC_ERR_INTERNAL, strfmt("cuda: %zu bytes of matmul activation scratch needed inside a captured step", need));
+    drop_graphs();
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    cudaFree(act_scratch_);
+    act_scratch_ = nullptr;
+    act_scratch_bytes_ = 0;
+    act_scratch_ = device_alloc(need, "matmul activation scratch");
+    act_scratch_bytes_ = need;
+    return act_scratch_;
 }
 
 StepRows CudaBackend::upload_step(const StepRows &host) {
@@ -355,7 +388,8 @@ void CudaBackend::rms_norm(const float *x, const float *w, float *out, int n_row
 }
 
 void CudaBackend::matmul(const Weight &w, const F32View &x, const F32View &y, const float *bias) {
-    gpu::matmul(w, x, y, bias, stream_);
+    const size_t need = matmul_scratch_bytes(x.rows, x.cols);
+    gpu::matmul(w, x, y, bias, activation_scratch(need), act_scratch_bytes_, stream_);
 }
 
 void CudaBackend::rope(const F32View &x, int n_heads, int head_dim, const StepRows &rows, const RopeParams &p) {

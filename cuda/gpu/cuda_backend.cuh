@@ -72,6 +72,8 @@ private:
     // Partials scratch for a split attention launch of `need` floats, or null (walk the chunks in
     // one warp instead: same bits) when it would pass the cap or would have to grow inside a capture.
     float *attention_partials(size_t need, size_t want);
+    // The matmul's quantized activations: at least `need` bytes, grown outside captures only.
+    void *activation_scratch(size_t need);
 
     DeviceInfo info_;
     cudaStream_t stream_ = nullptr;
@@ -87,6 +89,9 @@ private:
     int reserved_rows_ = 0;        // largest reserve_steps seen (sizes the partials scratch)
     float *attn_partials_ = nullptr;
     size_t attn_partials_floats_ = 0;
+    void *act_scratch_ = nullptr;  // quantized activations of one matmul (matmul_scratch_bytes)
+    size_t act_scratch_bytes_ = 0;
+    int64_t widest_matrix_ = 0;    // most inputs of an uploaded matrix (sizes the scratch)
 
     // Graphs: the first replayable step of a key runs eagerly (anything sized lazily exists
     // afterwards), the second is captured, later ones replay.
