@@ -6,11 +6,14 @@
       The op check's matmul and attention cases (cuda/core/op_check.cpp: its weight generators,
       shapes and N(0,1) inputs) with the CPU's numerics (activations quantized to the weight type's
       dot type: q8_0 / q8_1 blocks, f16, bf16; attention probabilities rounded to f16) and CUDA's
-      (f32 activations and probabilities). Prints rel = max|cpu - cuda| / max|cpu| per op.
+      (f32 activations and probabilities). Prints rel = max|cpu - cuda| / max|cpu| per op. The
+      "int matmul_*" rows are the integer mat-vec of every quantized type (CUDA quantizes the
+      activations to the CPU's own blocks): the two float orders on the same integers.
 
   sim_cuda_numerics.py logits MODEL.gguf REF.jsonl [REF.jsonl ...] [--top-k 40]
-      A teacher-forced forward pass with CUDA's numerics (weights dequantized to f32, f32
-      activations, q/K/V rounded to f16, f32 softmax) over the tokens of each reference logit log
+      A teacher-forced forward pass with CUDA's numerics (weights dequantized to f32; activations of
+      quantized matrices through the CPU's q8_1 / q8_K blocks, of float matrices f32; q/K/V rounded
+      to f16, f32 softmax) over the tokens of each reference logit log
       (llama.cpp's dumps, or `worker-orcd logits` on the CPU backend, which equals them), compared
       as parity/compare.py compares (top-1, mean |dlogit| over shared top ids, KL), plus the change
       of the top-1-vs-rank-j logit gap (j = 2..5) at every position, and the per-pair tail quantile
@@ -125,9 +128,117 @@ def sim_attention(rng, draws, H, Hk, hd):
     return res
 
 
+# The integer mat-vec of cuda/gpu/matmul.cu against the CPU's: both quantize the activations to the
+# same blocks (q8_1 per 32, q8_K per 256) and take the same exact integer sums, so only the float
+# order differs. Each weight type is drawn as its integers and scales per 16-weight unit, with the
+# float formula of its GpuType::dot (cuda/gpu/types/*.cuh), summed in the kernel's order (lane L:
+# units L, L+32, ... in order; then a butterfly over 32 lanes). The CPU side: its documented order
+# for the 32-weight types (.specs/numerics.md: 8 lanes of fma(d_w d_x, isum of 4 bytes), folded
+# ((0+4)+(2+6))+((1+5)+(3+7)), Q4_1/Q5_1 mins in a separate fma chain added last); for the K-quants
+# the exact (f64) sum stands in, and the simulated difference is doubled (the CPU's own rounding
+# is of the same size and may add to it).
+# type: (block, q range [lo, hi), activation block, form, d range, scale range, min range)
+INT_TYPES = {
+    "Q4_0": (32, (-8, 8), 32, "d", (0.01, 0.02), None, None),
+    "Q5_0": (32, (-16, 16), 32, "d", (0.005, 0.01), None, None),
+    "Q8_0": (32, (-128, 128), 32, "d", (0.0005, 0.001), None, None),
+    "Q4_1": (32, (0, 16), 32, "dm", (0.01, 0.02), None, (-0.1, -0.08)),
+    "Q5_1": (32, (0, 32), 32, "dm", (0.005, 0.01), None, (-0.1, -0.08)),
+    "Q2_K": (256, (0, 4), 256, "k_min", (0.004, 0.008), (0, 16), (0, 16)),
+    "Q3_K": (256, (-4, 4), 256, "k", (0.0015, 0.003), (-32, 32), None),
+    "Q4_K": (256, (0, 16), 256, "k_min", (2e-4, 4e-4), (0, 64), (0, 64)),
+    "Q5_K": (256, (0, 32), 256, "k_min", (1e-4, 2e-4), (0, 64), (0, 64)),
+    "Q6_K": (256, (-32, 32), 256, "k", (3e-5, 6e-5), (-128, 128), None),
+}
+
+F32 = np.float32
+
+
+def fma32(a, b, c):
+    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + np.asarray(c, np.float64)).astype(F32)
+
+
+def q8_blocks(x, block):
+    """The CPU's activation blocks: q8_1 (d f16, q, s = f16(d Σq)) or q8_K (d = 1/(-127/max), q)."""
+    xb = x.reshape(x.shape[0], -1, block).astype(F32)
+    if block == 32:
+        amax = np.abs(xb).max(-1, keepdims=True)
+        d = (amax / F32(127)).astype(F32)
+        inv = np.where(amax > 0, F32(127) / np.where(amax > 0, amax, 1), 0).astype(F32)
+        q = np.rint(xb * inv)
+        return f16(d).astype(F32)[..., 0], q, f16(q.sum(-1).astype(F32) * d[..., 0]).astype(F32)
+    i = np.abs(xb).argmax(-1)
+    mx = np.take_along_axis(xb, i[..., None], -1)
+    iscale = (F32(-127) / mx).astype(F32)
+    q = np.minimum(127, np.rint((iscale * xb).astype(F32)))
+    return (F32(1) / iscale).astype(F32)[..., 0], q, None
+
+
+def sim_int_matmul(rng, t, draws, rows=200):
+    block, (qlo, qhi), _, form, (dlo, dhi), scr, mnr = INT_TYPES[t]
+    cols = 576 if block == 32 else 768
+    nb, units = cols // block, block // 16
+    out = []
+    for _ in range(draws):
+        wq = rng.integers(qlo, qhi, (rows, nb, units, 16))
+        d = f16(rng.uniform(dlo, dhi, (rows, nb))).astype(F32)
+        dm = f16(rng.uniform(dlo, dhi, (rows, nb))).astype(F32)  # dmin (K) or unused
+        m = f16(rng.uniform(*mnr, (rows, nb))).astype(F32) if form == "dm" else None
+        sc = rng.integers(*scr, (rows, nb, units)) if scr else None
+        mn = rng.integers(*mnr, (rows, nb, units)) if form == "k_min" else None
+        for n in (1, 5, 37):
+            x = rng.normal(0, 1, (n, cols)).astype(F32)
+            xd, xq, xs = q8_blocks(x, block)
+            xq = xq.reshape(n, nb, units, 16)
+            isum = np.einsum("rbuk,nbuk->nrbu", wq, xq)  # exact integers
+            if form in ("d", "dm"):
+                dd = (d[None] * xd[:, None]).astype(F32)  # d_w d_x per (n, r, b)
+                v = (dd[..., None] * isum.astype(F32)).astype(F32)
+                if form == "dm":
+                    v[..., 0] = fma32(m[None], xs[:, None], v[..., 0])
+            else:
+                dx = xd[:, None]  # (n, 1, nb)
+                s_int = (isum * sc[None]).astype(F32)
+                v = ((dx * d[None]).astype(F32)[..., None] * s_int).astype(F32)
+                if form == "k_min":
+                    bs = xq.sum(-1)  # bsums per unit
+                    m_int = (bs[:, None] * mn[None]).astype(F32)
+                    v = (v - ((dx * dm[None]).astype(F32)[..., None] * m_int).astype(F32)).astype(F32)
+            vu = v.reshape(n, rows, nb * units)
+            lanes = np.zeros((n, rows, 32), F32)
+            for u in range(nb * units):
+                lanes[..., u % 32] = (lanes[..., u % 32] + vu[..., u]).astype(F32)
+            for o in (16, 8, 4, 2, 1):
+                lanes = (lanes + lanes[..., np.arange(32) ^ o]).astype(F32)
+            gpu = lanes[..., 0].astype(np.float64)
+            if block == 32:
+                wv = wq.reshape(rows, nb, 32)
+                xv = xq.reshape(n, nb, 32)
+                acc = np.zeros((n, rows, 8), F32)
+                mins = np.zeros((n, rows), F32)
+                for b in range(nb):
+                    dd = (d[None, :, b] * xd[:, None, b]).astype(F32)
+                    i8 = np.einsum("rlk,nlk->nrl", wv[:, b].reshape(rows, 8, 4), xv[:, b].reshape(n, 8, 4))
+                    acc = fma32(dd[..., None], i8.astype(F32), acc)
+                    if form == "dm":
+                        mins = fma32(m[None, :, b], xs[:, None, b], mins)
+                a8 = acc
+                h = ((a8[..., 0] + a8[..., 4]) + (a8[..., 2] + a8[..., 6])) + ((a8[..., 1] + a8[..., 5]) + (a8[..., 3] + a8[..., 7]))  # f32 throughout
+                cpu = (h.astype(F32) + mins).astype(np.float64)
+                out.append(rel(cpu, gpu))
+            else:
+                # The exact sum of the same integers and f32 scale products, in f64.
+                cpu = np.einsum("nrbu->nr", (dx * d[None]).astype(np.float64)[..., None] * (isum * sc[None]))
+                if form == "k_min":
+                    cpu = cpu - np.einsum("nrbu->nr", (dx * dm[None]).astype(np.float64)[..., None] * (bs[:, None] * mn[None]))
+                out.append(2 * rel(cpu, gpu))
+    return out
+
+
 def cmd_ops(a):
     rng = np.random.default_rng(a.seed)
     rows = list(sim_matmul(rng, a.draws).items())
+    rows += [(f"int matmul_{t}", sim_int_matmul(rng, t, max(1, a.draws // 10))) for t in INT_TYPES]
     for shape in [(9, 3, 64), (4, 1, 256)]:
         rows += [(f"{k} {shape[0]}/{shape[1]}x{shape[2]}", v) for k, v in sim_attention(rng, max(1, a.draws // 25), *shape).items()]
     for k, v in rows:
@@ -148,6 +259,10 @@ class Model:
             except (IndexError, TypeError):
                 pass
         self.t = {t.name: np.ascontiguousarray(gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)) for t in r.tensors}
+        # Activation block size of each matrix's dot type: 32 (q8_1) for 32-weight blocks, 256 (q8_K)
+        # for the K-quants, 0 for float weights (f32 activations on CUDA).
+        self.act_block = {t.name: (0 if t.tensor_type.name in ("F32", "F16", "BF16") else gguf.GGML_QUANT_SIZES[t.tensor_type][0])
+                          for t in r.tensors}
         arch = bytes(f["general.architecture"]).decode()
         g = lambda k, d=None: f[f"{arch}.{k}"][0] if f"{arch}.{k}" in f else d
         self.n_layer, self.n_embd = int(g("block_count")), int(g("embedding_length"))
@@ -155,7 +270,6 @@ class Model:
         self.eps, self.base = float(g("attention.layer_norm_rms_epsilon")), float(g("rope.freq_base", 10000.0))
         self.hd = self.n_embd // self.n_head
         self.n_rot = int(g("rope.dimension_count", self.hd))
-        self.out_w = self.t.get("output.weight", self.t["token_embd.weight"])
 
 
 def rms(x, w, eps):
@@ -176,6 +290,18 @@ def rope(x, pos, n_rot, base):  # adjacent pairs, angles by repeated float multi
     return y
 
 
+def mm(m, x, name):
+    """x @ W.T as cuda/gpu/matmul.cu computes it: quantized weights see the activations through the
+    CPU's own q8_1 / q8_K blocks (act_quant.cuh), float weights see f32 activations. (The q8_1 sum
+    term of Q4_1/Q5_1 is modelled as d·Σq unrounded; the kernel's f16 rounding of it is below this
+    simulation's resolution.)"""
+    block = m.act_block[name]
+    if block:
+        d, q, _ = q8_blocks(x, block)
+        x = (d[..., None].astype(np.float64) * q).reshape(x.shape).astype(np.float32)
+    return x @ m.t[name].T
+
+
 def forward(m, tokens):
     T = len(tokens)
     pos, x = np.arange(T), m.t["token_embd.weight"][np.array(tokens)].copy()
@@ -184,20 +310,21 @@ def forward(m, tokens):
     for layer in range(m.n_layer):
         p = f"blk.{layer}."
         h = rms(x, m.t[p + "attn_norm.weight"], m.eps)
-        q = rope((h @ m.t[p + "attn_q.weight"].T).reshape(T, H, hd), pos, m.n_rot, m.base)
-        k = rope((h @ m.t[p + "attn_k.weight"].T).reshape(T, Hk, hd), pos, m.n_rot, m.base)
-        v = h @ m.t[p + "attn_v.weight"].T
+        q = rope(mm(m, h, p + "attn_q.weight").reshape(T, H, hd), pos, m.n_rot, m.base)
+        k = rope(mm(m, h, p + "attn_k.weight").reshape(T, Hk, hd), pos, m.n_rot, m.base)
+        v = mm(m, h, p + "attn_v.weight")
         q, k, v = f16(q).astype(np.float32), f16(k).astype(np.float32), f16(v).astype(np.float32).reshape(T, Hk, hd)
         att = np.empty((T, H, hd), np.float32)
         for hh in range(H):
             sc = (q[:, hh, :] @ k[:, hh // (H // Hk), :].T) * np.float32(1 / math.sqrt(hd)) + mask
             e = np.exp(sc - sc.max(axis=1, keepdims=True))
             att[:, hh, :] = (e @ v[:, hh // (H // Hk), :]) / e.sum(axis=1, keepdims=True)
-        x = x + att.reshape(T, H * hd) @ m.t[p + "attn_output.weight"].T
+        x = x + mm(m, att.reshape(T, H * hd), p + "attn_output.weight")
         h = rms(x, m.t[p + "ffn_norm.weight"], m.eps)
-        gate, up = h @ m.t[p + "ffn_gate.weight"].T, h @ m.t[p + "ffn_up.weight"].T
-        x = x + ((gate / (1 + np.exp(-gate))) * up) @ m.t[p + "ffn_down.weight"].T
-    return (rms(x, m.t["output_norm.weight"], m.eps) @ m.out_w.T).astype(np.float64)
+        gate, up = mm(m, h, p + "ffn_gate.weight"), mm(m, h, p + "ffn_up.weight")
+        x = x + mm(m, (gate / (1 + np.exp(-gate))) * up, p + "ffn_down.weight")
+    head = "output.weight" if "output.weight" in m.t else "token_embd.weight"
+    return mm(m, rms(x, m.t["output_norm.weight"], m.eps), head).astype(np.float64)
 
 
 def compare_like_compare_py(ref, logits, k):

@@ -7,9 +7,9 @@
 
 namespace wc {
 
-// Runs every op (matmul per weight type for one token and for tiles of tokens, embed, rms_norm,
-// rope in both layouts, swiglu, add, prefill and decode attention) on `ref` and on `dut` with the
-// same inputs. Returns {"ops": [{"op", "shape", "n", "max_abs", "ref_max_abs", "rel", "finite"}]}.
+// Runs every op (matmul and embed for every weight type of the CPU kernel table, matmul for one
+// token and for tiles of tokens, rms_norm, rope in both layouts, swiglu, add, prefill and decode
+// attention) on `ref` and on `dut` with the same inputs. Returns {"ops": [{"op", "shape", "n", "max_abs", "ref_max_abs", "rel", "finite"}]}.
 // Both backends must be fresh: the weights of the check take their one reserve().
 std::string check_ops(Backend &ref, Backend &dut);
 

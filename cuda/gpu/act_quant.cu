@@ -39,30 +39,30 @@ __global__ void quantize_q8_K_rows(const float *x, int64_t x_stride, int64_t row
     float v[8];
     // The first value of largest magnitude: per lane in index order (strictly greater wins), then
     // across lanes the larger |x|, on a tie the lower index — the CPU's sequential scan.
-    float amax = 0.0f, max = 0.0f;
+    float amax = 0.0f, vmax = 0.0f;
     int at = QK_K;
 #pragma unroll
     for (int k = 0; k < 8; ++k) {
         v[k] = xb[k];
         if (fabsf(v[k]) > amax) {
             amax = fabsf(v[k]);
-            max = v[k];
+            vmax = v[k];
             at = 8 * lane + k;
         }
     }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
-        const float a2 = __shfl_xor_sync(0xffffffffu, amax, o), m2 = __shfl_xor_sync(0xffffffffu, max, o);
+        const float a2 = __shfl_xor_sync(0xffffffffu, amax, o), m2 = __shfl_xor_sync(0xffffffffu, vmax, o);
         const int at2 = __shfl_xor_sync(0xffffffffu, at, o);
         if (a2 > amax || (a2 == amax && at2 < at)) {
             amax = a2;
-            max = m2;
+            vmax = m2;
             at = at2;
         }
     }
     block_q8_K &ob = out[b];
     int q[8], sum = 0;
-    const float iscale = amax != 0.0f ? __fdiv_rn(-127.0f, max) : 0.0f;
+    const float iscale = amax != 0.0f ? __fdiv_rn(-127.0f, vmax) : 0.0f;
 #pragma unroll
     for (int k = 0; k < 8; ++k) {
         q[k] = amax != 0.0f ? min(127, __float2int_rn(__fmul_rn(iscale, v[k]))) : 0;
