@@ -4,9 +4,10 @@
 //! scripts/gpu-run.sh do that). Tests that need a GPU print why they skip when there is none; the
 //! unavailability test and the tolerance-table check run everywhere.
 //!
-//! Every bar below is derived from the numerics, not chosen: the CPU backend quantizes activations
-//! (8-bit blocks for quantized weights, f16/bf16 for half weights) and rounds attention
-//! probabilities to f16, as llama.cpp does; the CUDA kernels keep both in f32. How large the
+//! Every bar below is derived from the numerics, not chosen: both backends quantize the activations
+//! of quantized weights to the same 8-bit blocks (so their integer sums agree), the CPU rounds
+//! activations of f16/bf16 weights to that type and attention probabilities to f16, as llama.cpp
+//! does, where the CUDA kernels keep f32; and each side sums floats in its own order. How large the
 //! resulting differences are was measured by simulation (scripts/sim_cuda_numerics.py), and each
 //! bar's comment gives the estimate, the simulated figure and the margin taken.
 
@@ -170,9 +171,10 @@ fn every_kernel_matches_its_cpu_twin() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Whole models. `compare.py logits` bars per model, derived from an f32-activation forward pass
-// (CUDA's numerics) simulated against the CPU backend's logits (scripts/sim_cuda_numerics.py
-// logits), measured exactly as compare.py measures (top 40 ids on each side):
+// Whole models. `compare.py logits` bars per model, derived from a forward pass with CUDA's
+// numerics (q8 activations for quantized matrices, f32 elsewhere) simulated against the CPU
+// backend's logits (scripts/sim_cuda_numerics.py logits), measured exactly as compare.py measures
+// (top 40 ids on each side):
 //   mean_abs  mean |Δlogit| over shared top ids: 1.5 × the largest simulated value (a mean over
 //             ~2000 values: seed to seed it varies ±15 % around its median, so 1.5× the worst of
 //             30 seeds is far outside it);
@@ -197,14 +199,16 @@ struct Bars {
 /// largest KL, 1e-6 gap-change tail quantile in the comments).
 fn tiny_bars(name: &str) -> Bars {
     match name {
-        // 0.00429, 7.9e-5, 0.047
-        "mixed" => Bars { mean_abs: 0.0065, kl: 2.4e-4, margin: 0.05 },
-        // 0.00644, 1.6e-4, 0.067
-        "q4_0" => Bars { mean_abs: 0.01, kl: 5e-4, margin: 0.07 },
-        // 0.00657, 2.0e-4, 0.069
-        "q4_1" => Bars { mean_abs: 0.01, kl: 6e-4, margin: 0.07 },
-        // 0.00632, 1.9e-4, 0.065
-        "q8_0" => Bars { mean_abs: 0.01, kl: 6e-4, margin: 0.07 },
+        // 0.00465, 8.6e-5, 0.047 (quantized matrices: the CPU's q8 activations on both sides, the
+        // integer mat-vec; the q8 rounding amplifies the other ops' float differences about as much
+        // as f32 activations did)
+        "mixed" => Bars { mean_abs: 0.007, kl: 2.4e-4, margin: 0.05 },
+        // 0.00572, 9.4e-5, 0.070
+        "q4_0" => Bars { mean_abs: 0.009, kl: 2.5e-4, margin: 0.075 },
+        // 0.00695, 1.35e-4, 0.0695
+        "q4_1" => Bars { mean_abs: 0.011, kl: 4e-4, margin: 0.075 },
+        // 0.00602, 1.33e-4, 0.066
+        "q8_0" => Bars { mean_abs: 0.0095, kl: 4e-4, margin: 0.07 },
         // 0.00037, 9.0e-6, 0.0036 (activations rounded to f16 on the CPU)
         "f16" => Bars { mean_abs: 6e-4, kl: 3e-5, margin: 0.004 },
         // 0.00224, 6.4e-5, 0.0215 (bf16 activations)
@@ -216,11 +220,14 @@ fn tiny_bars(name: &str) -> Bars {
 }
 
 /// SmolLM2-135M Q4_1 through CUDA against llama.cpp's dumps (which the CPU backend equals bit
-/// for bit). Simulated per prompt: mean |Δ| 0.128–0.172, KL 0.0028–0.0050, top-1 94.5–98.7 %,
-/// flips at reference margins up to 0.48; gap changes over 1568 pairs: sd 0.164, max 0.957,
-/// tail quantiles 1.18 (1e-5) and 1.41 (1e-6). The CPU backend's own bar (mean ≤ 0.1, margin 0.2)
-/// would fail correct f32-activation kernels.
-const SMOLLM2_BARS: Bars = Bars { mean_abs: 0.25, kl: 0.01, margin: 1.5 };
+/// for bit). Simulated per prompt (the integer mat-vec: the CPU's q8_1 activations, other ops in
+/// f32 with their own orders): mean |Δ| 0.147–0.187, KL 0.0032–0.0045, top-1 95.9–98.7 %, flips
+/// at reference margins up to 0.48; gap changes over 1568 pairs: sd 0.171, max 1.04, tail
+/// quantiles 1.23 (1e-5) and 1.47 (1e-6). The same q8 activations do not bring CUDA onto the
+/// CPU's numbers: a float difference elsewhere moves an activation across a rounding boundary,
+/// and the chaos is llama.cpp's own (f32 → f64 accumulation alone moves a q8 simulation by 0.147).
+/// The CPU backend's own bar (mean ≤ 0.1, margin 0.2) would fail correct kernels.
+const SMOLLM2_BARS: Bars = Bars { mean_abs: 0.28, kl: 0.01, margin: 1.5 };
 
 const TINY_TYPES: [(&str, Option<u32>); 7] = [("mixed", None), ("q4_0", Some(ttype::Q4_0)), ("q4_1", Some(ttype::Q4_1)),
     ("q8_0", Some(ttype::Q8_0)), ("f16", Some(ttype::F16)), ("bf16", Some(ttype::BF16)), ("f32", Some(ttype::F32))];
