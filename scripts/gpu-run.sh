@@ -6,8 +6,8 @@
 #   call 1  carry .gpu-carry/bin .gpu-carry/model-a .whl    scripts/gpu-run.sh kit
 #           complete by itself: kernels against their CPU twins, tiny random models of every weight
 #           type (logits, greedy decoding, graph replay), synthetic benchmark models made there
-#           (SmolLM2-135M's shapes and types, and a 1.04 B Q4_0 Llama) and the decode table at
-#           --parallel 1, 8, 64 with and without CUDA graphs. It also stashes the binaries and
+#           (SmolLM2-135M's shapes and types, a 1.04 B Llama in Q4_0 and in a Q4_K_M mix) and the
+#           decode table at --parallel 1, 8, 64 with and without CUDA graphs (Q4_K_M: 1 and 8, graphs). It also stashes the binaries and
 #           model part A in /tmp/worker-orcd for call 2.
 #   call 2  carry .gpu-carry/model-b                         scripts/gpu-run.sh model
 #           joins the real model from the stash and part B, then: SmolLM2 against llama.cpp's
@@ -204,7 +204,8 @@ if [ "$mode" = kit ]; then
       export PYTHONPATH=/tmp/site &&
       mkdir -p models &&
       python3 scripts/make_synthetic_llama.py --preset 135m --type Q4_1 --embd-type Q8_0 --out models/synthetic-135m.gguf &&
-      { [ -n "${GPU_RUN_SKIP_1B:-}" ] || python3 scripts/make_synthetic_llama.py --preset 1b --type Q4_0 --out models/synthetic-1b-q4_0.gguf; }
+      { [ -n "${GPU_RUN_SKIP_1B:-}" ] || { python3 scripts/make_synthetic_llama.py --preset 1b --type Q4_0 --out models/synthetic-1b-q4_0.gguf &&
+        python3 scripts/make_synthetic_llama.py --preset 1b --type Q4_K_M --embd-type Q8_0 --out models/synthetic-1b-q4_k_m.gguf; }; }
   ) > "$syn_log" 2>&1 &
   syn_pid=$!
 
@@ -227,6 +228,11 @@ if [ "$mode" = kit ]; then
   publish
   [ -f models/synthetic-135m.gguf ] && bench_model syn135m "synthetic SmolLM2-135M shape (Q4_1, Q8_0 embd)" models/synthetic-135m.gguf
   [ -f models/synthetic-1b-q4_0.gguf ] && bench_model syn1b "synthetic Llama 1.04 B Q4_0" models/synthetic-1b-q4_0.gguf
+  # The K-quants' integer mat-vec (Q4_K layers, Q6_K attn_v/ffn_down): graphs only, to fit the call.
+  if [ -f models/synthetic-1b-q4_k_m.gguf ]; then
+    bench syn1b-q4km-p1-graph "synthetic Llama 1.04 B Q4_K_M" models/synthetic-1b-q4_k_m.gguf 1
+    bench syn1b-q4km-p8-graph "synthetic Llama 1.04 B Q4_K_M" models/synthetic-1b-q4_k_m.gguf 8
+  fi
   bench_table
 fi
 
