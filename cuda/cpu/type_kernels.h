@@ -63,6 +63,7 @@ struct TypeKernels {
     bool scale_sums;                // `rows` reads DotTile::s too
     DequantizeRowFn dequantize_row; // ISA-independent
     RandomBlocksFn random_blocks;   // ISA-independent
+    DequantizeRowFn dequantize_activation;  // a dot_type row back to f32 (tests: the f64 twin of the dot)
 };
 
 struct KernelTable {

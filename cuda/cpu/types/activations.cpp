@@ -77,6 +77,20 @@ void convert_to_bf16(const float *x, void *out, int64_t n) {
 
 void convert_to_f32(const float *x, void *out, int64_t n) { std::memcpy(out, x, (size_t)n * sizeof(float)); }
 
+void dequantize_q8_1(const void *row, float *out, int64_t n) {
+    const block_q8_1 *b = static_cast<const block_q8_1 *>(row);
+    for (int64_t i = 0; i < n / QK8_1; ++i) {
+        for (int k = 0; k < QK8_1; ++k) out[i * QK8_1 + k] = b[i].qs[k] * f16_to_f32(b[i].d);
+    }
+}
+
+void dequantize_q8_K(const void *row, float *out, int64_t n) {
+    const block_q8_K *b = static_cast<const block_q8_K *>(row);
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        for (int k = 0; k < QK_K; ++k) out[i * QK_K + k] = b[i].qs[k] * b[i].d;
+    }
+}
+
 void widen_q8_0_scales(const void *row, int64_t n, int j, float *d, float *) {
     const block_q8_0 *q = static_cast<const block_q8_0 *>(row);
     for (int64_t b = 0; b < n / QK8_0; ++b) d[b * kDotTileRows + j] = f16_to_f32(q[b].d);

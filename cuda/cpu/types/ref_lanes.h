@@ -2,6 +2,9 @@
 // horizontal sums (hsum_f32x8 in x86_common.inc) are their exact twins.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
+
 namespace wc::cpu {
 
 // 8 lanes: ((0+4)+(2+6)) + ((1+5)+(3+7)), the order of ggml's hsum_float_8.
@@ -16,5 +19,12 @@ static inline float hsum16(const float *a) {
 
 // Weight k (0..31) of a 32-weight block of nibbles: low nibbles hold 0..15, high nibbles 16..31.
 static inline int nibble32(const uint8_t *qs, int k) { return k < 16 ? (qs[k] & 0x0f) : (qs[k - 16] >> 4); }
+
+// Weight k (0..31) of a Q5_0/Q5_1 block, unsigned 0..31: the nibble plus bit k of qh as bit 4.
+static inline int five_bit32(const uint8_t *qs, const uint8_t *qh, int k) {
+    uint32_t h;
+    std::memcpy(&h, qh, 4);
+    return nibble32(qs, k) | (int)(((h >> k) & 1) << 4);
+}
 
 }  // namespace wc::cpu

@@ -1,9 +1,11 @@
 // table_avx2.cpp — the AVX2/FMA/F16C kernel table (the x86 baseline).
 #include <cmath>
+#include <cstring>
 #include <iterator>
 
 #include "core/half.h"
 #include "cpu/type_kernels.h"
+#include "cpu/types/k_quants.h"
 #include "cpu/types/types.h"
 
 namespace wc {

@@ -1,10 +1,12 @@
 // table_avx512.cpp — the AVX-512 (F/BW/VL/DQ + VNNI) kernel table. Built with AVX-512 flags by
 // build.rs; entered only after kernel_table() has checked the CPU.
 #include <cmath>
+#include <cstring>
 #include <iterator>
 
 #include "core/half.h"
 #include "cpu/type_kernels.h"
+#include "cpu/types/k_quants.h"
 #include "cpu/types/types.h"
 
 namespace wc {

@@ -15,6 +15,8 @@ void quantize_q8_K(const float *x, void *y, int64_t n);
 void convert_to_f16(const float *x, void *y, int64_t n);
 void convert_to_bf16(const float *x, void *y, int64_t n);
 void convert_to_f32(const float *x, void *y, int64_t n);
+void dequantize_q8_1(const void *row, float *out, int64_t n);
+void dequantize_q8_K(const void *row, float *out, int64_t n);
 void widen_q8_0_scales(const void *row, int64_t n, int j, float *d, float *s);
 void widen_q8_1_scales(const void *row, int64_t n, int j, float *d, float *s);
 
@@ -30,6 +32,13 @@ WC_TYPE_KERNELS_DECL(bf16)
 WC_TYPE_KERNELS_DECL(q4_0)
 WC_TYPE_KERNELS_DECL(q4_1)
 WC_TYPE_KERNELS_DECL(q8_0)
+WC_TYPE_KERNELS_DECL(q5_0)
+WC_TYPE_KERNELS_DECL(q5_1)
+WC_TYPE_KERNELS_DECL(q2_k)
+WC_TYPE_KERNELS_DECL(q3_k)
+WC_TYPE_KERNELS_DECL(q4_k)
+WC_TYPE_KERNELS_DECL(q5_k)
+WC_TYPE_KERNELS_DECL(q6_k)
 #undef WC_TYPE_KERNELS_DECL
 
 }  // namespace wc::cpu
