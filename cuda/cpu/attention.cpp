@@ -11,7 +11,8 @@
 // Every row uses that one order, decoded tokens included (llama.cpp switches to its vec_dot order
 // for a single token; we do not, so a row's result never depends on the rows beside it).
 // Position j of a sequence is read through its block table; the order of the sums is by
-// position, so paging changes nothing in the arithmetic.
+// position, so paging changes nothing in the arithmetic. With a sliding window the row's keys
+// start at its first visible position (pos - window + 1), and the blocks of 16 count from there.
 #include <cmath>
 #include <vector>
 
@@ -94,12 +95,17 @@ struct Scratch {
     std::vector<float> scores, qh, lanes;
 };
 
-// The keys of one row: position j of its sequence is cache slot blocks[j / 16] * 16 + j % 16.
+// The keys of one row, key j being position first + j of its sequence: cache slot
+// blocks[p / 16] * 16 + p % 16.
 struct RowKeys {
     const int32_t *blocks;
     int64_t width;  // f16 values per slot (n_head_kv * head_dim)
     int64_t offset; // this head's first value in a slot
-    int64_t at(int j) const { return ((int64_t)blocks[j / kKvBlockTokens] * kKvBlockTokens + j % kKvBlockTokens) * width + offset; }
+    int first;      // first visible position (sliding window), else 0
+    int64_t at(int j) const {
+        const int p = first + j;
+        return ((int64_t)blocks[p / kKvBlockTokens] * kKvBlockTokens + p % kKvBlockTokens) * width + offset;
+    }
 };
 
 void attend_one(const float *qrow, int n_keys, const KvLayer &cache, const RowKeys &keys, const AttentionShape &s, float *out,
@@ -200,8 +206,9 @@ void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32Vi
         w.lanes.resize((size_t)kLanes * s.head_dim);
         for (int64_t task = b; task < e; ++task) {
             const int r = (int)(task / s.n_head), h = (int)(task % s.n_head);
-            const RowKeys keys{rows.blocks + (int64_t)rows.seq[r] * rows.max_blocks, kv_dim, (int64_t)(h / group) * s.head_dim};
-            attend_one(q.row(r) + (int64_t)h * s.head_dim, rows.pos[r] + 1, cache, keys, s, out.row(r) + (int64_t)h * s.head_dim, w);
+            const int first = s.window > 0 && rows.pos[r] >= s.window ? rows.pos[r] - s.window + 1 : 0;
+            const RowKeys keys{rows.blocks + (int64_t)rows.seq[r] * rows.max_blocks, kv_dim, (int64_t)(h / group) * s.head_dim, first};
+            attend_one(q.row(r) + (int64_t)h * s.head_dim, rows.pos[r] + 1 - first, cache, keys, s, out.row(r) + (int64_t)h * s.head_dim, w);
         }
     });
 }
