@@ -166,6 +166,14 @@ wc_status wc_model_device_info(const wc_model *model, wc_device_info *out);
  * until the next call on this thread. The GPU tests hold the tolerances. */
 wc_status wc_backend_op_check(const wc_model_params *params, const char **json_out);
 
+/* Measures the CPU kernels of weight type `type_id` (a GGUF type id) on random blocks from `seed`:
+ * every kernel variant this CPU runs against the reference variant (bit for bit), the tile form
+ * against the one-row dot, and the dot against an f64 dot of the dequantized operands. *json_out
+ * ({"type", "isas", "cols", "pairs", "dot_mismatches", "tile_mismatches", "quantize_mismatches",
+ * "max_rel_err", "row_hex", "row_values"}) lives until the next call on this thread.
+ * WC_ERR_UNSUPPORTED for a type the CPU backend cannot compute with. The tests hold the bounds. */
+wc_status wc_cpu_kernel_check(uint32_t type_id, uint64_t seed, const char **json_out);
+
 /* Checks that every weight is still where the backend put it (CUDA: device memory with no host
  * mapping, by cudaPointerGetAttributes). Any thread may call it, also while a session evaluates. */
 wc_status wc_model_check_residency(const wc_model *model);

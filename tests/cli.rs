@@ -143,7 +143,7 @@ fn every_instruction_set_variant_gives_the_same_logits() {
         assert!(o.status.success(), "{isa}: {}", stderr(&o));
         results.push((isa, read_jsonl(&out)));
     }
-    // Every variant sums in the same order (see vec_dot_ref.cpp), so the logits are identical.
+    // Every variant sums in the same order (see cuda/cpu/types/table_ref.cpp), so the logits are identical.
     let (_, reference) = &results[0];
     for (isa, lines) in &results[1..] {
         assert_eq!(lines.len(), reference.len());

@@ -675,19 +675,21 @@ fn unsupported_architecture_lists_the_supported_ones() {
 
 #[test]
 fn tensor_type_the_kernels_cannot_read() {
-    // Q4_K needs rows of 256 weights, so this model is 256 wide.
+    // IQ4_XS needs rows of 256 weights, so this model is 256 wide; 136 bytes per 256 weights.
     let d = tempfile::tempdir().unwrap();
     let cfg = TinyLlama { n_embd: 256, n_ff: 256, ..Default::default() };
     let mut g = cfg.build();
-    *g.tensor_mut("blk.0.attn_q.weight") = Tensor::from_f32("blk.0.attn_q.weight", &[256, 256], ttype::Q4_K, &[0.0; 65536]);
-    let p = write_gguf(&d, "q4k.gguf", &g);
-    let needles = ["tensor 'blk.0.attn_q.weight' has type Q4_K", "supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1"];
+    *g.tensor_mut("blk.0.attn_q.weight") = Tensor::new("blk.0.attn_q.weight", &[256, 256], 23, vec![0; 256 * 136]);
+    let p = write_gguf(&d, "iq4xs.gguf", &g);
+    let needles = ["tensor 'blk.0.attn_q.weight' has type IQ4_XS",
+        "supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"];
     assert_rejected(&p, Unsupported, &needles);
 
+    // IQ4_NL: 32-weight blocks of 18 bytes.
     let mut g = tiny();
-    *g.tensor_mut("blk.1.ffn_up.weight") = Tensor::from_f32("blk.1.ffn_up.weight", &[64, 128], ttype::Q5_0, &[0.0; 8192]);
-    let p = write_gguf(&d, "q5.gguf", &g);
-    assert_rejected(&p, Unsupported, &["tensor 'blk.1.ffn_up.weight' has type Q5_0"]);
+    *g.tensor_mut("blk.1.ffn_up.weight") = Tensor::new("blk.1.ffn_up.weight", &[64, 128], 20, vec![0; 8192 / 32 * 18]);
+    let p = write_gguf(&d, "iq4nl.gguf", &g);
+    assert_rejected(&p, Unsupported, &["tensor 'blk.1.ffn_up.weight' has type IQ4_NL"]);
 
     // A norm vector of a type no kernel converts.
     let mut g = tiny();

@@ -10,6 +10,7 @@
 #include "core/model.h"
 #include "core/op_check.h"
 #include "core/sampler.h"
+#include "cpu/kernel_check.h"
 #include "worker_core.h"
 
 struct wc_model {
@@ -324,6 +325,16 @@ wc_status wc_backend_op_check(const wc_model_params *params, const char **json_o
         auto ref = wc::make_backend(cpu);
         auto dut = wc::make_backend(p);
         report = wc::check_ops(*ref, *dut);
+        *json_out = report.c_str();
+    });
+}
+
+wc_status wc_cpu_kernel_check(uint32_t type_id, uint64_t seed, const char **json_out) {
+    if (!json_out) return null_arg(&g_last_error, "json_out");
+    *json_out = nullptr;
+    static thread_local std::string report;
+    return guarded(&g_last_error, [&] {
+        report = wc::cpu::check_type_kernels(type_id, seed);
         *json_out = report.c_str();
     });
 }

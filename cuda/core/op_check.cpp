@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "core/tensor_types.h"
+#include "cpu/type_kernels.h"
 
 namespace wc {
 
@@ -53,41 +54,15 @@ struct Rng {
     uint8_t byte() { return (uint8_t)(gen() & 0xff); }
 };
 
-// A rows x cols matrix of `type` with random contents of realistic scale (|w| ~ 0.05).
+// A rows x cols matrix of `type` with random contents of realistic scale (|w| ~ 0.05), from the
+// type's generator in the CPU kernel table.
 std::vector<uint8_t> random_matrix(Rng &rng, uint32_t type, int64_t rows, int64_t cols) {
     const TypeTraits &tt = type_traits(type);
-    const size_t row_bytes = (size_t)(cols / tt.block_size) * tt.block_bytes;
-    std::vector<uint8_t> data(row_bytes * (size_t)rows);
-    for (uint8_t &b : data) b = rng.byte();
-    auto put16 = [&](size_t at, uint16_t v) { std::memcpy(&data[at], &v, 2); };
-    const size_t n_blocks = data.size() / tt.block_bytes;
-    switch ((TensorType)type) {
-        case TensorType::F32:
-            for (size_t i = 0; i < data.size() / 4; ++i) {
-                const float f = rng.normal(0.05f);
-                std::memcpy(&data[4 * i], &f, 4);
-            }
-            break;
-        case TensorType::F16:
-            for (size_t i = 0; i < data.size() / 2; ++i) put16(2 * i, f32_to_f16(rng.normal(0.05f)));
-            break;
-        case TensorType::BF16:
-            for (size_t i = 0; i < data.size() / 2; ++i) put16(2 * i, f32_to_bf16(rng.normal(0.05f)));
-            break;
-        case TensorType::Q8_0:  // d, then 32 random int8
-            for (size_t b = 0; b < n_blocks; ++b) put16(b * tt.block_bytes, f32_to_f16(0.0005f + 0.0005f * (rng.byte() / 255.0f)));
-            break;
-        case TensorType::Q4_0:  // d, then 16 random nibble pairs
-            for (size_t b = 0; b < n_blocks; ++b) put16(b * tt.block_bytes, f32_to_f16(0.01f + 0.01f * (rng.byte() / 255.0f)));
-            break;
-        case TensorType::Q4_1:  // d, m, then nibbles
-            for (size_t b = 0; b < n_blocks; ++b) {
-                put16(b * tt.block_bytes, f32_to_f16(0.01f + 0.01f * (rng.byte() / 255.0f)));
-                put16(b * tt.block_bytes + 2, f32_to_f16(-0.08f - 0.02f * (rng.byte() / 255.0f)));
-            }
-            break;
-        default: fail(WC_ERR_UNSUPPORTED, strfmt("op check: no generator for type %u", type));
-    }
+    const TypeKernels *k = kernel_table_ref().find(type);
+    if (!k) fail(WC_ERR_UNSUPPORTED, strfmt("op check: no generator for type %s", tt.name));
+    const int64_t n_blocks = rows * (cols / tt.block_size);
+    std::vector<uint8_t> data((size_t)n_blocks * tt.block_bytes);
+    k->random_blocks(data.data(), n_blocks, rng.gen());
     return data;
 }
 

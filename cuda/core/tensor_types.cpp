@@ -1,5 +1,13 @@
-// tensor_types.cpp — the traits table keyed by GGUF type id.
+// tensor_types.cpp — the traits table keyed by GGUF type id. Which types are computable is not
+// written here: it is read from the CPU backend's kernel table (cpu/type_kernels.h), so a type
+// becomes computable by getting kernels, and the "supported: ..." lists follow.
 #include "core/tensor_types.h"
+
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "cpu/type_kernels.h"
 
 namespace wc {
 
@@ -10,8 +18,9 @@ struct Entry {
     TypeTraits traits;
 };
 
-// Sizes of the types we only validate (K-quants, IQ*) are from ggml-common.h.
-const Entry kTable[] = {
+// Sizes of the types we only validate (IQ*, TQ*, MXFP4) are from ggml-common.h. The last field
+// (computable) is filled in from the kernel table.
+const Entry kLayouts[] = {
     {0, {"F32", 1, 4, true, true}},
     {1, {"F16", 1, 2, true, true}},
     {2, {"Q4_0", QK4_0, sizeof(block_q4_0), true, true}},
@@ -48,15 +57,32 @@ const Entry kTable[] = {
 
 const TypeTraits kUnknown = {"UNKNOWN", 1, 0, false, false};
 
+const std::vector<Entry> &entries() {
+    static const std::vector<Entry> table = [] {
+        std::vector<Entry> t(std::begin(kLayouts), std::end(kLayouts));
+        for (Entry &e : t) e.traits.computable = kernel_table_ref().find(e.id) != nullptr;
+        return t;
+    }();
+    return table;
+}
+
 }  // namespace
 
 const TypeTraits &type_traits(uint32_t type_id) {
-    for (const Entry &e : kTable) {
+    for (const Entry &e : entries()) {
         if (e.id == type_id) return e.traits;
     }
     return kUnknown;
 }
 
-const char *computable_type_names() { return "F32, F16, BF16, Q8_0, Q4_0, Q4_1"; }
+const char *computable_type_names() {
+    static const std::string names = [] {
+        const KernelTable &t = kernel_table_ref();
+        std::string s;
+        for (size_t i = 0; i < t.n_types; ++i) s += (i ? ", " : "") + std::string(type_traits(t.types[i].type).name);
+        return s;
+    }();
+    return names.c_str();
+}
 
 }  // namespace wc

@@ -2,7 +2,8 @@
 //
 // Every block layout is declared once here with a static_assert on its size; nothing else in the
 // core hard-codes "20 bytes per 32 weights". The traits table covers every type id GGUF files
-// use, so the loader can validate sizes of any file; `computable` marks the types our kernels read.
+// use, so the loader can validate sizes of any file; `computable` marks the types our kernels read
+// (derived from the CPU kernel table, cpu/type_kernels.h).
 // Layouts follow ggml's ggml-common.h (https://github.com/ggml-org/llama.cpp).
 #pragma once
 
@@ -127,14 +128,14 @@ struct TypeTraits {
     int64_t block_size;     // weights per block (1 for plain float/int types)
     size_t block_bytes;     // bytes per block
     bool known;             // a type id GGUF defines
-    bool computable;        // our kernels read it (F32, F16, BF16, Q8_0, Q4_0, Q4_1)
+    bool computable;        // the CPU kernel table has an entry for it
 };
 
 // Traits of a raw GGUF type id; `known` is false for ids GGUF does not define.
 const TypeTraits &type_traits(uint32_t type_id);
 inline const TypeTraits &type_traits(TensorType t) { return type_traits((uint32_t)t); }
 
-// Comma-separated names of the types our kernels read, for error messages.
+// Comma-separated names of the types our kernels read (the kernel table's order), for error messages.
 const char *computable_type_names();
 
 }  // namespace wc

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "cpu/ops.h"
-#include "cpu/vec_dot.h"
+#include "cpu/type_kernels.h"
 
 namespace wc {
 
@@ -31,7 +31,7 @@ int checked_thread_count(int requested) {
 CpuBackend::CpuBackend(int n_threads) : pool_(checked_thread_count(n_threads)) {}
 
 std::string CpuBackend::describe() const {
-    return strfmt("cpu (%s, %d threads)", vec_dot_kernels().isa, pool_.size());
+    return strfmt("cpu (%s, %d threads)", kernel_table().isa, pool_.size());
 }
 
 namespace {

@@ -8,6 +8,8 @@ mod sampler;
 mod sys;
 #[cfg(test)]
 mod abi_tests;
+#[cfg(test)]
+mod type_kernel_tests;
 
 pub use context::{BatchRow, Context, ContextParams, KvStats, RowOutcome, KV_BLOCK_TOKENS};
 pub use sampler::{Sampler, SamplerParams};
@@ -132,6 +134,17 @@ pub fn backend_op_check(backend: Backend) -> Result<String> {
     // SAFETY: p and json are valid for the call; the report stays valid until the next call on
     // this thread, and it is copied before this function returns.
     let status = unsafe { sys::wc_backend_op_check(&p, &mut json) };
+    check(status, last_thread_error)?;
+    Ok(owned(json))
+}
+
+/// Measures the CPU kernels of one weight type (a GGUF type id) on random blocks from `seed`:
+/// the core's JSON report (`wc_cpu_kernel_check`).
+pub fn cpu_kernel_check(type_id: u32, seed: u64) -> Result<String> {
+    let mut json: *const std::os::raw::c_char = std::ptr::null();
+    // SAFETY: json is valid for the call; the report stays valid until the next call on this
+    // thread, and it is copied before this function returns.
+    let status = unsafe { sys::wc_cpu_kernel_check(type_id, seed, &mut json) };
     check(status, last_thread_error)?;
     Ok(owned(json))
 }

@@ -1,0 +1,48 @@
+// q5_k.cpp — Q5_K weights (as Q4_K, plus a fifth bit per quant in qh) against Q8_K activations:
+// the reference dot (k_quants.h), the row dequantizer and the block generator. SIMD bodies:
+// q5_k_x86.inc.
+#include "cpu/types/block_rng.h"
+#include "cpu/types/k_quants.h"
+#include "cpu/types/types.h"
+
+namespace wc::cpu {
+
+namespace {
+
+// Nibbles as Q4_K's; the fifth bit of weight 32c + l is bit c of qh[l].
+void decode_q5_k(const block_q5_K &b, KDecoded &k) {
+    for (int c = 0; c < 4; ++c) {
+        for (int l = 0; l < 32; ++l) {
+            k.u[64 * c + l] = (uint8_t)((b.qs[32 * c + l] & 0xf) | (((b.qh[l] >> (2 * c)) & 1) << 4));
+            k.u[64 * c + 32 + l] = (uint8_t)((b.qs[32 * c + l] >> 4) | (((b.qh[l] >> (2 * c + 1)) & 1) << 4));
+        }
+    }
+    for (int j = 0; j < 8; ++j) {
+        int sc, mn;
+        k4_scale_min(j, b.scales, &sc, &mn);
+        k.sc[2 * j] = k.sc[2 * j + 1] = sc;
+        k.mn[2 * j] = k.mn[2 * j + 1] = mn;
+    }
+    k.off = 0;
+    k.d = f16_to_f32(b.d);
+    k.dmin = f16_to_f32(b.dmin);
+}
+
+}  // namespace
+
+float dot_q5_k_ref(const void *w, const void *x, int64_t n) { return k_dot_ref<block_q5_K, decode_q5_k>(w, x, n); }
+void dequantize_q5_k(const void *w, float *out, int64_t n) { k_dequantize<block_q5_K, decode_q5_k>(w, out, n); }
+
+void random_q5_k(void *out, int64_t n_blocks, uint64_t seed) {
+    BlockRng rng(seed);
+    block_q5_K *b = static_cast<block_q5_K *>(out);
+    for (int64_t i = 0; i < n_blocks; ++i) {
+        b[i].d = f32_to_f16(rng.uniform(0.0001f, 0.0002f));
+        b[i].dmin = f32_to_f16(rng.uniform(0.0002f, 0.0004f));
+        rng.bytes(b[i].scales, sizeof(b[i].scales));
+        rng.bytes(b[i].qh, sizeof(b[i].qh));
+        rng.bytes(b[i].qs, sizeof(b[i].qs));
+    }
+}
+
+}  // namespace wc::cpu
