@@ -282,3 +282,47 @@ fn the_sliding_window_changes_what_gemma3_attends_to() {
     let b = alone(&load(&without));
     assert_ne!(a[0], b[0], "gemma3: the sliding window made no difference at position 29");
 }
+
+/// Loading `g` fails with a message containing `needle`.
+fn assert_refused(dir: &Path, name: &str, g: &Gguf, needle: &str) {
+    let p = dir.join(format!("{name}.gguf"));
+    g.write(&p);
+    match Model::load(&p, ModelParams { backend: Backend::Cpu, n_threads: 1, ..Default::default() }) {
+        Ok(_) => panic!("{name}: loaded, expected an error containing {needle:?}"),
+        Err(e) => assert!(e.message.contains(needle), "{name}: {:?} does not contain {needle:?}", e.message),
+    }
+}
+
+#[test]
+fn each_architecture_names_what_its_file_lacks_or_gets_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |arch: &str| specs().into_iter().find(|s| s.arch == arch).unwrap();
+
+    let mut g = build(&spec("qwen3"));
+    g.remove_tensor("blk.1.attn_k_norm.weight");
+    assert_refused(dir.path(), "qwen3-no-k-norm", &g, "required tensor 'blk.1.attn_k_norm.weight' is missing");
+
+    let mut g = build(&spec("phi3"));
+    g.remove_tensor("blk.0.attn_qkv.weight");
+    assert_refused(dir.path(), "phi3-no-qkv", &g, "required tensor 'blk.0.attn_q.weight' is missing");
+
+    let mut g = build(&spec("qwen2"));
+    *g.tensor_mut("blk.0.attn_k.bias") = Tensor::from_f32("blk.0.attn_k.bias", &[16], ttype::F32, &[0.0; 16]);
+    assert_refused(dir.path(), "qwen2-bias-shape", &g, "tensor 'blk.0.attn_k.bias' has shape [16], expected [32]");
+
+    let mut g = build(&spec("llama"));
+    g.set("llama.rope.scaling.type", Value::str("yarn"));
+    assert_refused(dir.path(), "llama-yarn", &g, "rope scaling 'yarn' is not supported (supported: none, linear)");
+
+    let mut g = build(&spec("gemma3"));
+    g.set("gemma3.attention.sliding_window_pattern", Value::Array(vtype::BOOL, vec![Value::Bool(true); 2]));
+    assert_refused(dir.path(), "gemma3-pattern", &g, "key 'gemma3.attention.sliding_window_pattern' has 2 entries, expected one per layer (3)");
+
+    let mut g = build(&spec("gemma3"));
+    g.set("gemma3.final_logit_softcapping", Value::F32(30.0));
+    assert_refused(dir.path(), "gemma3-softcap", &g, "final_logit_softcapping is not supported");
+
+    let mut g = build(&spec("qwen3"));
+    g.set("qwen3.attention.value_length", Value::U32(16));
+    assert_refused(dir.path(), "qwen3-value-length", &g, "attention.value_length 16 differs from key_length 32");
+}
