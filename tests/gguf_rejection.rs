@@ -670,7 +670,7 @@ fn unsupported_architecture_lists_the_supported_ones() {
     let mut g = tiny();
     g.set("general.architecture", Value::str("gpt9"));
     let p = write_gguf(&d, "arch.gguf", &g);
-    assert_rejected(&p, Unsupported, &["architecture 'gpt9' is not supported (supported: llama)"]);
+    assert_rejected(&p, Unsupported, &["architecture 'gpt9' is not supported (supported: llama, qwen2, qwen3, phi3, gemma3)"]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 #include <functional>
 
 #include "core/error.h"
-#include "models/llama.h"
+#include "models/models.h"
 
 namespace wc {
 
@@ -22,16 +22,35 @@ void *ForwardState::allocate(size_t bytes) {
     return p;
 }
 
-const char *supported_architectures() { return "llama"; }
-
 namespace {
 
+// The registry: general.architecture -> its adapter (cuda/models/<name>.cpp).
+struct ArchitectureEntry {
+    const char *name;
+    std::unique_ptr<Architecture> (*make)(const GgufFile &, Backend &);
+};
+
+constexpr ArchitectureEntry kArchitectures[] = {
+    {"llama", make_llama}, {"qwen2", make_qwen2}, {"qwen3", make_qwen3}, {"phi3", make_phi3}, {"gemma3", make_gemma3},
+};
+
 std::unique_ptr<Architecture> build(const std::string &arch, const GgufFile &file, Backend &backend) {
-    if (arch == "llama") return std::make_unique<Llama>(file, backend);
+    for (const ArchitectureEntry &e : kArchitectures) {
+        if (arch == e.name) return e.make(file, backend);
+    }
     return nullptr;
 }
 
 }  // namespace
+
+const char *supported_architectures() {
+    static const std::string names = [] {
+        std::string s;
+        for (const ArchitectureEntry &e : kArchitectures) s += (s.empty() ? "" : ", ") + std::string(e.name);
+        return s;
+    }();
+    return names.c_str();
+}
 
 void with_file_context(const GgufFile &file, const std::function<void()> &body) {
     try {

@@ -52,6 +52,10 @@ struct RopeParams {
     float freq_base = 10000;
     float freq_scale = 1;
     bool neox = false;       // false: rotate adjacent pairs (llama); true: pairs (i, i + n_rot/2)
+    // Per-pair frequency factors (Llama 3's rope_freqs, Phi-3's LongRoPE factors): pair i's angle
+    // is divided by freq_factors[i]. Backend memory, n_rot/2 floats; nullptr: all 1.
+    const float *freq_factors = nullptr;
+    float mscale = 1;        // cos and sin are multiplied by it (ggml's attn_factor)
 };
 
 struct AttentionShape {
@@ -59,6 +63,8 @@ struct AttentionShape {
     int n_head_kv = 0;
     int head_dim = 0;
     float scale = 1;         // applied to q.k before the softmax
+    // Sliding window: row r attends only positions > pos[r] - window (0: every position 0..pos[r]).
+    int window = 0;
 };
 
 // One layer's share of the paged KV pool: f16, [n_slots][n_head_kv * head_dim] for K and for V,
@@ -137,7 +143,8 @@ public:
     // --- ops (per-row inputs from the uploaded StepRows) -----------------------------------------
     // out[r, :] = row token[r] of `table`, dequantized.
     virtual void embed(const Weight &table, const StepRows &rows, float *out) = 0;
-    // out[r, :] = x[r, :] / rms(x[r, :]) * w
+    // out[r, :] = x[r, :] / rms(x[r, :]) * w (out may be x; rows of `dim` values, densely packed,
+    // so the heads of a [rows, n_head * head_dim] tensor are normed as n_rows * n_head rows)
     virtual void rms_norm(const float *x, const float *w, float *out, int n_rows, int dim, float eps) = 0;
     // y[t, :] = W x[t, :] (+ bias) for t < x.rows; x.cols == w.cols, y.cols == w.rows.
     virtual void matmul(const Weight &w, const F32View &x, const F32View &y, const float *bias) = 0;
@@ -149,6 +156,11 @@ public:
                            const AttentionShape &s, const F32View &out) = 0;
     // out = silu(gate) * up, elementwise.
     virtual void swiglu(const float *gate, const float *up, float *out, int64_t n) = 0;
+    // out = gelu(gate) * up, elementwise, with the tanh form of GELU evaluated as ggml does (on
+    // the f16 rounding of gate, the result rounded to f16; gate <= -10 gives 0, >= 10 gives gate).
+    virtual void geglu(const float *gate, const float *up, float *out, int64_t n) = 0;
+    // x *= s, elementwise.
+    virtual void scale(float *x, float s, int64_t n) = 0;
     // x += y, elementwise.
     virtual void add(float *x, const float *y, int64_t n) = 0;
     // dst[i, :] = src[idx[i], :] for i < n (idx in backend memory, or nullptr for idx[i] = i; dst

@@ -211,7 +211,7 @@ void check_attention(Checker &c, Backend &ref, Backend &dut, RowsOn &&rows_on, R
     for (int b = 0; b < n_blocks - 1; ++b) order[b] = b + 1;
     std::shuffle(order.begin(), order.end(), rng.gen);
     const std::vector<int32_t> table_a(order.begin(), order.begin() + kStepBlocks), table_b(order.begin() + kStepBlocks, order.end());
-    const std::string shape = strfmt("heads=%d/%d hd=%d", s.n_head, s.n_head_kv, s.head_dim);
+    const std::string shape = strfmt("heads=%d/%d hd=%d", s.n_head, s.n_head_kv, s.head_dim) + (s.window ? strfmt(" window=%d", s.window) : "");
 
     struct Part {
         int seq, pos0, n;
@@ -407,12 +407,53 @@ std::string check_ops(Backend &ref, Backend &dut) {
                   });
     }
     {
+        // Frequency factors (Llama 3, LongRoPE) and mscale.
+        const int heads = 4, hd = 128;
+        RopeParams p;
+        p.n_rot = hd;
+        p.freq_base = 500000.0f;
+        p.neox = true;
+        p.mscale = 1.19f;
+        std::vector<float> factors(hd / 2);
+        for (float &f : factors) f = 1.0f + 7.0f * (rng.byte() / 255.0f);
+        auto ff = c.both(factors);
+        HostStep h;
+        for (int pos : {0, 7, 4000, 131000}) h.add_row(1, pos, 0, 0);
+        h.add_seq({1});
+        const std::vector<float> host = rng.normals((size_t)h.n_rows() * heads * hd);
+        c.compare("rope_neox_factors", strfmt("n=%d heads=%d hd=%d pos=0..131000 mscale=1.19", h.n_rows(), heads, hd), host.size(),
+                  [&](Backend &be, float *out) {
+                      RopeParams q = p;
+                      q.freq_factors = &be == &ref ? ff.first : ff.second;
+                      be.from_host(out, host.data(), host.size() * sizeof(float));
+                      be.rope(F32View::dense(out, h.n_rows(), (int64_t)heads * hd), heads, hd, rows_on(be, h), q);
+                  });
+    }
+    {
+        // Per-head Q/K norm (Qwen3, Gemma 3): 5 rows of 4 heads x 256, normed in place.
+        const int n = 5 * 4, hd = 256;
+        const std::vector<float> host = rng.normals((size_t)n * hd, 2.0f);
+        c.compare("rms_norm_heads", "5x4x256 in place", (size_t)n * hd, [&](Backend &be, float *out) {
+            be.from_host(out, host.data(), host.size() * sizeof(float));
+            be.rms_norm(out, &be == &ref ? norm_ref : norm_dut, out, n, hd, 1e-6f);
+        });
+    }
+    {
         const int64_t n = 3000;
         auto g = c.both(rng.normals(n, 3.0f));
         auto u = c.both(rng.normals(n));
         c.compare("swiglu", "3000", n, [&](Backend &be, float *out) {
             const bool is_ref = &be == &ref;
             be.swiglu(is_ref ? g.first : g.second, is_ref ? u.first : u.second, out, n);
+        });
+        c.compare("geglu", "3000", n, [&](Backend &be, float *out) {
+            const bool is_ref = &be == &ref;
+            be.geglu(is_ref ? g.first : g.second, is_ref ? u.first : u.second, out, n);
+        });
+        c.compare("scale", "3000", n, [&](Backend &be, float *out) {
+            const bool is_ref = &be == &ref;
+            be.add(out, is_ref ? g.first : g.second, n);
+            be.scale(out, 25.298221f, n);  // sqrt(640), Gemma 3 270M's embedding scale
         });
         c.compare("add", "3000", n, [&](Backend &be, float *out) {
             const bool is_ref = &be == &ref;
@@ -430,7 +471,10 @@ std::string check_ops(Backend &ref, Backend &dut) {
             be.gather_rows(F32View::dense(is_ref ? g.first : g.second, 5, 600), r.logit_rows, 3, F32View::dense(out, 3, 600));
         });
     }
-    for (const AttentionShape &s : {AttentionShape{9, 3, 64, 0.125f}, AttentionShape{4, 1, 256, 0.0625f}}) {
+    // The third shape slides a window of 300 positions (Gemma 3's sliding layers): it crosses the
+    // CUDA kernel's 256-position chunks, and the 950-row prefill and far decodes see it move.
+    for (const AttentionShape &s : {AttentionShape{9, 3, 64, 0.125f, 0}, AttentionShape{4, 1, 256, 0.0625f, 0},
+                                    AttentionShape{8, 2, 128, 1.0f, 300}}) {
         check_attention(c, ref, dut, rows_on, rng, s);
     }
     return c.report();

@@ -11,7 +11,11 @@
 // Every row uses that one order, decoded tokens included (llama.cpp switches to its vec_dot order
 // for a single token; we do not, so a row's result never depends on the rows beside it).
 // Position j of a sequence is read through its block table; the order of the sums is by
-// position, so paging changes nothing in the arithmetic.
+// position, so paging changes nothing in the arithmetic. With a sliding window (positions before
+// pos - window + 1 masked) the walk starts at the multiple of 16 at or below the first visible
+// position and the keys before it get probability exactly 0: every block of 16 and every
+// accumulator then holds the positions it holds without a window, and the masked ones add exact
+// zeros, as in llama.cpp's masked softmax over its full-size cache.
 #include <cmath>
 #include <vector>
 
@@ -94,23 +98,30 @@ struct Scratch {
     std::vector<float> scores, qh, lanes;
 };
 
-// The keys of one row: position j of its sequence is cache slot blocks[j / 16] * 16 + j % 16.
+// The keys of one row, key j being position first + j of its sequence: cache slot
+// blocks[p / 16] * 16 + p % 16.
 struct RowKeys {
     const int32_t *blocks;
     int64_t width;  // f16 values per slot (n_head_kv * head_dim)
     int64_t offset; // this head's first value in a slot
-    int64_t at(int j) const { return ((int64_t)blocks[j / kKvBlockTokens] * kKvBlockTokens + j % kKvBlockTokens) * width + offset; }
+    int first;      // first position walked (a multiple of 16; 0 without a window)
+    int64_t at(int j) const {
+        const int p = first + j;
+        return ((int64_t)blocks[p / kKvBlockTokens] * kKvBlockTokens + p % kKvBlockTokens) * width + offset;
+    }
 };
 
-void attend_one(const float *qrow, int n_keys, const KvLayer &cache, const RowKeys &keys, const AttentionShape &s, float *out,
-                Scratch &w) {
+// Keys 0 .. n_masked-1 are masked (sliding window): probability 0.
+void attend_one(const float *qrow, int n_keys, int n_masked, const KvLayer &cache, const RowKeys &keys, const AttentionShape &s,
+                float *out, Scratch &w) {
     const int hd = s.head_dim;
     const bool lanes_fit = hd % kLanes == 0;
     for (int d = 0; d < hd; ++d) w.qh[d] = round_f16(qrow[d]);
 
     // scores = scale * q.k, then the max (scores are finite: a plain comparison is fmax here)
     float mx = -INFINITY;
-    for (int j = 0; j < n_keys; ++j) {
+    for (int j = 0; j < n_masked; ++j) w.scores[j] = -INFINITY;  // exp_approx(-inf) is 0
+    for (int j = n_masked; j < n_keys; ++j) {
         const uint16_t *kj = cache.k + keys.at(j);  // K[j, kvh, :]
         const float dot = lanes_fit ? dot_q_k(w.qh.data(), kj, hd) : dot_q_k_any(w.qh.data(), kj, hd);
         w.scores[j] = dot * s.scale;
@@ -200,8 +211,11 @@ void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32Vi
         w.lanes.resize((size_t)kLanes * s.head_dim);
         for (int64_t task = b; task < e; ++task) {
             const int r = (int)(task / s.n_head), h = (int)(task % s.n_head);
-            const RowKeys keys{rows.blocks + (int64_t)rows.seq[r] * rows.max_blocks, kv_dim, (int64_t)(h / group) * s.head_dim};
-            attend_one(q.row(r) + (int64_t)h * s.head_dim, rows.pos[r] + 1, cache, keys, s, out.row(r) + (int64_t)h * s.head_dim, w);
+            const int visible = s.window > 0 && rows.pos[r] >= s.window ? rows.pos[r] - s.window + 1 : 0;
+            const int first = visible / kLanes * kLanes;
+            const RowKeys keys{rows.blocks + (int64_t)rows.seq[r] * rows.max_blocks, kv_dim, (int64_t)(h / group) * s.head_dim, first};
+            attend_one(q.row(r) + (int64_t)h * s.head_dim, rows.pos[r] + 1 - first, visible - first, cache, keys, s,
+                       out.row(r) + (int64_t)h * s.head_dim, w);
         }
     });
 }

@@ -102,6 +102,10 @@ void CpuBackend::attention(const F32View &q, const F32View &k, const F32View &v,
 
 void CpuBackend::swiglu(const float *gate, const float *up, float *out, int64_t n) { cpu::swiglu(pool_, gate, up, out, n); }
 
+void CpuBackend::geglu(const float *gate, const float *up, float *out, int64_t n) { cpu::geglu(pool_, gate, up, out, n); }
+
+void CpuBackend::scale(float *x, float s, int64_t n) { cpu::scale(pool_, x, s, n); }
+
 void CpuBackend::add(float *x, const float *y, int64_t n) { cpu::add(pool_, x, y, n); }
 
 void CpuBackend::gather_rows(const F32View &src, const int32_t *idx, int n, const F32View &dst) {

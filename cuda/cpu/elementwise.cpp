@@ -1,9 +1,15 @@
-// elementwise.cpp — SwiGLU gating, residual adds and row gathers.
+// elementwise.cpp — SwiGLU and GeGLU gating, scaling, residual adds and row gathers.
 //
 // SiLU uses exp_approx in blocks of 16 values and the C library's expf on the tail, which is how
 // llama.cpp's AVX-512 build evaluates it; results therefore match it bit for bit.
+// GELU is ggml's tanh form read from a table of every f16 input (ggml's GGML_GELU_FP16 path): the
+// gate is rounded to f16, looked up, and the f16 result widened, so a row's value depends only on
+// that element.
 #include <cmath>
 #include <cstring>
+#include <vector>
+
+#include "core/half.h"
 
 #include "cpu/exp_approx.h"
 #include "cpu/ops.h"
@@ -36,6 +42,49 @@ void swiglu(ThreadPool &pool, const float *gate, const float *up, float *out, in
         swiglu_range(gate, up, out, b * kBlock, e * kBlock);
     });
     for (int64_t i = n_blocked; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+namespace {
+
+// gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), ggml's constants and grouping.
+float gelu_tanh(float x) {
+    const float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoefA = 0.044715f;
+    return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x)));
+}
+
+// f16 bits of gelu(x) for every f16 x, built once (128 KB).
+const std::vector<uint16_t> &gelu_f16_table() {
+    static const std::vector<uint16_t> table = [] {
+        std::vector<uint16_t> t(1 << 16);
+        for (uint32_t i = 0; i < t.size(); ++i) t[i] = f32_to_f16(gelu_tanh(f16_to_f32((uint16_t)i)));
+        return t;
+    }();
+    return table;
+}
+
+}  // namespace
+
+float gelu_f16_lookup(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return f16_to_f32(gelu_f16_table()[f32_to_f16(x)]);
+}
+
+void geglu(ThreadPool &pool, const float *gate, const float *up, float *out, int64_t n) {
+    gelu_f16_table();  // built before the workers read it
+    pool.run_if(n >= kParallelElements, [&](int ith, int nth) {
+        int64_t b, e;
+        ThreadPool::split(n, ith, nth, b, e);
+        for (int64_t i = b; i < e; ++i) out[i] = gelu_f16_lookup(gate[i]) * up[i];
+    });
+}
+
+void scale(ThreadPool &pool, float *x, float s, int64_t n) {
+    pool.run_if(n >= kParallelElements, [&](int ith, int nth) {
+        int64_t b, e;
+        ThreadPool::split(n, ith, nth, b, e);
+        for (int64_t i = b; i < e; ++i) x[i] *= s;
+    });
 }
 
 void add(ThreadPool &pool, float *x, const float *y, int64_t n) {

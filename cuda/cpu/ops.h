@@ -27,6 +27,10 @@ void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32Vi
 
 // elementwise.cpp
 void swiglu(ThreadPool &pool, const float *gate, const float *up, float *out, int64_t n);
+void geglu(ThreadPool &pool, const float *gate, const float *up, float *out, int64_t n);
+// ggml's f16-table GELU of one value (the GeGLU gate), shared with the CUDA op check.
+float gelu_f16_lookup(float x);
+void scale(ThreadPool &pool, float *x, float s, int64_t n);
 void add(ThreadPool &pool, float *x, const float *y, int64_t n);
 void gather_rows(ThreadPool &pool, const F32View &src, const int32_t *idx, int n, const F32View &dst);
 

@@ -1,6 +1,8 @@
 // rope.cpp — rotary position embedding. The angle for pair i is pos * base^(-2i/n_rot), computed
 // by repeated multiplication in float as ggml does (so our angles round like llama.cpp's).
 // Llama-style ("norm") rotates adjacent pairs (x[2i], x[2i+1]); NeoX-style rotates (x[i], x[i+n_rot/2]).
+// Frequency factors divide the angle before freq_scale multiplies it, and mscale multiplies cos
+// and sin, as ggml's rope_yarn does with ext_factor 0 (an exact no-op for factors and mscale of 1).
 #include <cmath>
 #include <vector>
 
@@ -19,9 +21,10 @@ void rope(ThreadPool &pool, const F32View &x, int n_heads, int head_dim, const i
         for (int64_t t = b; t < e; ++t) {
             float theta = (float)pos[t];
             for (int i = 0; i < half; ++i) {
-                const float th = p.freq_scale * theta;
-                cs[i] = std::cos(th);
-                sn[i] = std::sin(th);
+                const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
+                const float th = p.freq_scale * (theta / ff);
+                cs[i] = std::cos(th) * p.mscale;
+                sn[i] = std::sin(th) * p.mscale;
                 theta *= theta_scale;
             }
             for (int h = 0; h < n_heads; ++h) {

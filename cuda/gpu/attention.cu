@@ -142,13 +142,14 @@ __device__ __forceinline__ void accumulate_v(float (&a)[2 * P], float p, const u
 // Chunk c of a row with `len` keys (c < chunks of len): online softmax over its sub-tiles.
 template <int P>
 __device__ void attend_chunk(Part<P> &out, const float (&q)[2 * P], const uint16_t *kbase, const uint16_t *vbase, int64_t kv_width,
-                             const int32_t *table, int c, int len, int hd, float scale, int lane) {
+                             const int32_t *table, int c, int first, int len, int hd, float scale, int lane) {
     out.m = -INFINITY;
     out.l = 0.0f;
 #pragma unroll
     for (int d = 0; d < 2 * P; ++d) out.a[d] = 0.0f;
     const int end = min(len, (c + 1) * kAttnChunk);
-    for (int j0 = c * kAttnChunk; j0 < end; j0 += kKeys) {
+    // Sliding window: tiles stay aligned to kKeys (block-table lookups), keys before `first` masked.
+    for (int j0 = max(c * kAttnChunk, first / kKeys * kKeys); j0 < end; j0 += kKeys) {
         const int n_valid = min(kKeys, end - j0);
         // Keys j0 .. j0+31 live in blocks table[j0/16] and table[j0/16 + 1] (the second only read
         // when one of its keys is valid: it may be past the sequence's table).
@@ -156,10 +157,11 @@ __device__ void attend_chunk(Part<P> &out, const float (&q)[2 * P], const uint16
         const int64_t sb1 = n_valid > kKvBlockTokens ? (int64_t)table[j0 / kKvBlockTokens + 1] * kKvBlockTokens : sb0;
         const float dot = n_valid == kKeys ? score_tile<P, true>(q, kbase, kv_width, sb0, sb1, n_valid, hd, lane)
                                            : score_tile<P, false>(q, kbase, kv_width, sb0, sb1, n_valid, hd, lane);
-        const float s = lane < n_valid ? __fmul_rn(dot, scale) : -INFINITY;
-        const float m_new = fmaxf(out.m, warp_max(s));  // finite: lane 0's key is valid
+        const bool valid = lane < n_valid && j0 + lane >= first;
+        const float s = valid ? __fmul_rn(dot, scale) : -INFINITY;
+        const float m_new = fmaxf(out.m, warp_max(s));  // finite: the tile holds position max(first, j0)
         const float keep = exp_approx(out.m - m_new);  // 0 on the first sub-tile (m = -inf)
-        const float p = lane < n_valid ? exp_approx(s - m_new) : 0.0f;
+        const float p = valid ? exp_approx(s - m_new) : 0.0f;
         out.l = __fadd_rn(__fmul_rn(out.l, keep), warp_sum(p));
 #pragma unroll
         for (int d = 0; d < 2 * P; ++d) out.a[d] = __fmul_rn(out.a[d], keep);
@@ -229,6 +231,7 @@ struct Args {
     const int32_t *pos, *seq, *blocks;
     int max_blocks, n_rows, n_head, group, n_head_kv, hd;
     float scale;
+    int window;   // 0: every position; else the last `window` positions of the row
     float *out;
     int64_t out_stride;
     float *part;  // null: each warp walks its row's chunks; else one chunk per block row (grid y)
@@ -243,10 +246,12 @@ __global__ void __launch_bounds__(32 * kWarps) attend(const Args a) {
     if (task >= (int64_t)a.n_rows * a.n_head) return;  // whole warps: the shuffles below see every lane
     const int r = (int)(task / a.n_head), h = (int)(task % a.n_head);
     const int len = a.pos[r] + 1;  // causal: positions 0 .. pos[r] of its sequence
+    const int first = a.window > 0 && len > a.window ? len - a.window : 0;  // sliding window: first visible position
     const int n_chunks = (len + kAttnChunk - 1) / kAttnChunk;
+    const int c0 = first / kAttnChunk;  // chunks before it hold no visible key
     const bool split = a.part != nullptr;
-    int c = split ? (int)blockIdx.y : 0;
-    if (c >= n_chunks) return;  // a chunk slot past this row's length
+    int c = split ? (int)blockIdx.y : c0;
+    if (c >= n_chunks || c < c0) return;  // a chunk slot past this row's length, or before its window
 
     float q[2 * P];
     const float *qr = a.q + r * a.q_stride + (int64_t)h * a.hd;  // q[r, h, :]
@@ -264,11 +269,11 @@ __global__ void __launch_bounds__(32 * kWarps) attend(const Args a) {
     Part<P> run;
     for (; c < n_chunks; c += split ? (int)gridDim.y : 1) {
         Part<P> cur;
-        attend_chunk<P>(cur, q, a.kc + head_off, a.vc + head_off, kv_width, table, c, len, a.hd, a.scale, lane);
+        attend_chunk<P>(cur, q, a.kc + head_off, a.vc + head_off, kv_width, table, c, first, len, a.hd, a.scale, lane);
         if (split) {
-            if (n_chunks == 1) write_out(cur, o, a.hd, lane);  // nothing to merge: out = acc / l, as below
+            if (n_chunks - c0 == 1) write_out(cur, o, a.hd, lane);  // nothing to merge: out = acc / l, as below
             else store_part(cur, a.part + (task * a.slots + c) * (a.hd + 2), a.hd, lane);
-        } else if (c == 0) {
+        } else if (c == c0) {
             run = cur;
         } else {
             fold(run, cur);
@@ -284,12 +289,14 @@ __global__ void __launch_bounds__(32 * kWarps) attend_merge(const Args a) {
     const int64_t task = (int64_t)blockIdx.x * kWarps + warp;
     if (task >= (int64_t)a.n_rows * a.n_head) return;
     const int r = (int)(task / a.n_head), h = (int)(task % a.n_head);
-    const int n_chunks = (a.pos[r] + 1 + kAttnChunk - 1) / kAttnChunk;
-    if (n_chunks <= 1) return;  // written by the chunk itself
+    const int len = a.pos[r] + 1;
+    const int first = a.window > 0 && len > a.window ? len - a.window : 0;
+    const int n_chunks = (len + kAttnChunk - 1) / kAttnChunk, c0 = first / kAttnChunk;
+    if (n_chunks - c0 <= 1) return;  // written by the chunk itself
     const float *base = a.part + task * a.slots * (a.hd + 2);
     Part<P> run, cur;
-    load_part(run, base, a.hd, lane);
-    for (int c = 1; c < n_chunks; ++c) {
+    load_part(run, base + (int64_t)c0 * (a.hd + 2), a.hd, lane);
+    for (int c = c0 + 1; c < n_chunks; ++c) {
         load_part(cur, base + (int64_t)c * (a.hd + 2), a.hd, lane);
         fold(run, cur);
     }
@@ -354,6 +361,7 @@ void attention(const F32View &q, const F32View &k, const F32View &v, const StepR
     a.n_head_kv = s.n_head_kv;
     a.hd = s.head_dim;
     a.scale = s.scale;
+    a.window = s.window;
     a.out = out.data;
     a.out_stride = out.stride;
     a.part = partials;

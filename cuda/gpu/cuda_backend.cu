@@ -434,6 +434,10 @@ void CudaBackend::attention(const F32View &q, const F32View &k, const F32View &v
 
 void CudaBackend::swiglu(const float *gate, const float *up, float *out, int64_t n) { gpu::swiglu(gate, up, out, n, stream_); }
 
+void CudaBackend::geglu(const float *gate, const float *up, float *out, int64_t n) { gpu::geglu(gate, up, out, n, stream_); }
+
+void CudaBackend::scale(float *x, float s, int64_t n) { gpu::scale(x, s, n, stream_); }
+
 void CudaBackend::add(float *x, const float *y, int64_t n) { gpu::add(x, y, n, stream_); }
 
 void CudaBackend::gather_rows(const F32View &src, const int32_t *idx, int n, const F32View &dst) {

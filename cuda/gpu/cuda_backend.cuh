@@ -48,6 +48,8 @@ public:
     void attention(const F32View &q, const F32View &k, const F32View &v, const StepRows &rows, KvLayer &cache,
                    const AttentionShape &s, const F32View &out) override;
     void swiglu(const float *gate, const float *up, float *out, int64_t n) override;
+    void geglu(const float *gate, const float *up, float *out, int64_t n) override;
+    void scale(float *x, float s, int64_t n) override;
     void add(float *x, const float *y, int64_t n) override;
     void gather_rows(const F32View &src, const int32_t *idx, int n, const F32View &dst) override;
     void to_host(const float *src, float *dst_host, size_t n) override;

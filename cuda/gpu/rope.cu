@@ -18,16 +18,17 @@ namespace {
 constexpr int kThreads = 64;
 
 __global__ void rope_rows(float *x, int64_t stride, int n_heads, int head_dim, const int32_t *pos, int half, float theta_scale,
-                          float freq_scale, bool neox) {
+                          float freq_scale, const float *freq_factors, float mscale, bool neox) {
     const int r = blockIdx.x;
     const int i = blockIdx.y * kThreads + threadIdx.x;  // pair index
     if (i >= half) return;
     float theta = (float)pos[r];
     for (int k = 0; k < i; ++k) theta = __fmul_rn(theta, theta_scale);
-    const float th = __fmul_rn(freq_scale, theta);
+    // Frequency factors divide the angle, mscale multiplies cos and sin (the CPU twin's order).
+    const float th = __fmul_rn(freq_scale, freq_factors ? __fdiv_rn(theta, freq_factors[i]) : theta);
     double sd, cd;
     sincos((double)th, &sd, &cd);
-    const float s = (float)sd, c = (float)cd;
+    const float s = __fmul_rn((float)sd, mscale), c = __fmul_rn((float)cd, mscale);
     const int a = neox ? i : 2 * i;
     const int b = neox ? i + half : 2 * i + 1;
     for (int h = 0; h < n_heads; ++h) {
@@ -48,7 +49,8 @@ void rope(const F32View &x, int n_heads, int head_dim, const StepRows &rows, con
     // The CPU twin's expression, evaluated by the host libm as there.
     const float theta_scale = std::pow(p.freq_base, -2.0f / (float)p.n_rot);
     const dim3 grid((unsigned)x.rows, (unsigned)((half + kThreads - 1) / kThreads));
-    rope_rows<<<grid, kThreads, 0, stream>>>(x.data, x.stride, n_heads, head_dim, rows.pos, half, theta_scale, p.freq_scale, p.neox);
+    rope_rows<<<grid, kThreads, 0, stream>>>(x.data, x.stride, n_heads, head_dim, rows.pos, half, theta_scale, p.freq_scale, p.freq_factors,
+                                               p.mscale, p.neox);
     CUDA_CHECK_LAUNCH();
 }
 
