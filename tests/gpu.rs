@@ -208,6 +208,10 @@ fn tiny_bars(name: &str) -> Bars {
         "q4_0" => Bars { mean_abs: 0.009, kl: 2.5e-4, margin: 0.075 },
         // 0.00695, 1.35e-4, 0.0695
         "q4_1" => Bars { mean_abs: 0.011, kl: 4e-4, margin: 0.075 },
+        // 0.00615, 1.83e-4, 0.068
+        "q5_0" => Bars { mean_abs: 0.0095, kl: 5e-4, margin: 0.07 },
+        // 0.00697, 1.54e-4, 0.0745
+        "q5_1" => Bars { mean_abs: 0.011, kl: 4e-4, margin: 0.075 },
         // 0.00602, 1.33e-4, 0.066
         "q8_0" => Bars { mean_abs: 0.0095, kl: 4e-4, margin: 0.07 },
         // 0.00037, 9.0e-6, 0.0036 (activations rounded to f16 on the CPU)
@@ -230,8 +234,9 @@ fn tiny_bars(name: &str) -> Bars {
 /// The CPU backend's own bar (mean ≤ 0.1, margin 0.2) would fail correct kernels.
 const SMOLLM2_BARS: Bars = Bars { mean_abs: 0.28, kl: 0.01, margin: 1.5 };
 
-const TINY_TYPES: [(&str, Option<u32>); 7] = [("mixed", None), ("q4_0", Some(ttype::Q4_0)), ("q4_1", Some(ttype::Q4_1)),
-    ("q8_0", Some(ttype::Q8_0)), ("f16", Some(ttype::F16)), ("bf16", Some(ttype::BF16)), ("f32", Some(ttype::F32))];
+const TINY_TYPES: [(&str, Option<u32>); 9] = [("mixed", None), ("q4_0", Some(ttype::Q4_0)), ("q4_1", Some(ttype::Q4_1)),
+    ("q5_0", Some(ttype::Q5_0)), ("q5_1", Some(ttype::Q5_1)), ("q8_0", Some(ttype::Q8_0)), ("f16", Some(ttype::F16)),
+    ("bf16", Some(ttype::BF16)), ("f32", Some(ttype::F32))];
 
 /// The tiny models' teacher-forced tokens (the simulation used the same).
 fn tiny_tokens() -> Vec<i32> {

@@ -37,6 +37,7 @@ pub mod ttype {
     pub const Q4_0: u32 = 2;
     pub const Q4_1: u32 = 3;
     pub const Q5_0: u32 = 6;
+    pub const Q5_1: u32 = 7;
     pub const Q8_0: u32 = 8;
     pub const Q4_K: u32 = 12;
     pub const BF16: u32 = 30;
@@ -350,14 +351,15 @@ pub fn block_layout(type_id: u32) -> (usize, usize) {
         ttype::Q4_0 => (32, 18),
         ttype::Q4_1 => (32, 20),
         ttype::Q5_0 => (32, 22),
+        ttype::Q5_1 => (32, 24),
         ttype::Q8_0 => (32, 34),
         ttype::Q4_K => (256, 144),
         _ => panic!("no block layout for tensor type {type_id}"),
     }
 }
 
-/// Stored bytes of `values` as `type_id`. Types no kernel reads (Q5_0, Q4_K) get deterministic
-/// filler bytes of the right size.
+/// Stored bytes of `values` as `type_id` (ggml's reference quantizers for the 32-weight types).
+/// Q4_K gets deterministic filler bytes of the right size.
 pub fn quantize(type_id: u32, values: &[f32]) -> Vec<u8> {
     let (block, bytes) = block_layout(type_id);
     assert_eq!(values.len() % block, 0, "{} values do not fill {block}-weight blocks", values.len());
@@ -397,6 +399,29 @@ pub fn quantize(type_id: u32, values: &[f32]) -> Vec<u8> {
                 out.extend(f32_to_f16(d).to_le_bytes());
                 out.extend(f32_to_f16(min).to_le_bytes());
                 out.extend((0..16).map(|j| q(x[j]) | (q(x[j + 16]) << 4)));
+            }
+        }
+        ttype::Q5_0 | ttype::Q5_1 => {
+            for x in values.chunks(32) {
+                // Q5_0: the value of largest magnitude maps to -16, q = x/d + 16; Q5_1: q = (x - min)/d.
+                let (d, offset, min) = if type_id == ttype::Q5_0 {
+                    let max = x.iter().fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+                    (max / -16.0, 16.5, 0.0)
+                } else {
+                    let min = x.iter().copied().fold(f32::INFINITY, f32::min);
+                    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    ((max - min) / 31.0, 0.5, min)
+                };
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                let q: Vec<u32> = x.iter().map(|&v| (((v - min) * id + offset) as i32).clamp(0, 31) as u32).collect();
+                out.extend(f32_to_f16(d).to_le_bytes());
+                if type_id == ttype::Q5_1 {
+                    out.extend(f32_to_f16(min).to_le_bytes());
+                }
+                // bit 4 of weight j at bit j of qh; low nibbles as Q4_0's (j low, j + 16 high)
+                let qh = (0..32).fold(0u32, |h, j| h | ((q[j] >> 4) & 1) << j);
+                out.extend(qh.to_le_bytes());
+                out.extend((0..16).map(|j| ((q[j] & 15) | (q[j + 16] & 15) << 4) as u8));
             }
         }
         _ => out.extend((0..values.len() / block * bytes).map(|i| (i * 7 + 3) as u8)),
