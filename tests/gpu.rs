@@ -196,8 +196,8 @@ struct Bars {
     margin: f64,
 }
 
-/// Tiny random models (TinyLlama, 48 positions; simulated over 30 seeds each: largest mean |Δ|,
-/// largest KL, 1e-6 gap-change tail quantile in the comments).
+/// Tiny random models (tiny_model(), 48 positions; simulated over 30 seeds each: largest mean
+/// |Δ|, largest KL, 1e-6 gap-change tail quantile in the comments).
 fn tiny_bars(name: &str) -> Bars {
     match name {
         // 0.00465, 8.6e-5, 0.047 (quantized matrices: the CPU's q8 activations on both sides, the
@@ -214,6 +214,10 @@ fn tiny_bars(name: &str) -> Bars {
         "q5_1" => Bars { mean_abs: 0.011, kl: 4e-4, margin: 0.075 },
         // 0.00602, 1.33e-4, 0.066
         "q8_0" => Bars { mean_abs: 0.0095, kl: 4e-4, margin: 0.07 },
+        // 0.00841, 1.94e-4, 0.0902 (256 wide, q8_K activations)
+        "q4_k" => Bars { mean_abs: 0.013, kl: 5e-4, margin: 0.095 },
+        // 0.00819, 2.33e-4, 0.0924
+        "q6_k" => Bars { mean_abs: 0.0125, kl: 6e-4, margin: 0.095 },
         // 0.00037, 9.0e-6, 0.0036 (activations rounded to f16 on the CPU)
         "f16" => Bars { mean_abs: 6e-4, kl: 3e-5, margin: 0.004 },
         // 0.00224, 6.4e-5, 0.0215 (bf16 activations)
@@ -234,9 +238,17 @@ fn tiny_bars(name: &str) -> Bars {
 /// The CPU backend's own bar (mean ≤ 0.1, margin 0.2) would fail correct kernels.
 const SMOLLM2_BARS: Bars = Bars { mean_abs: 0.28, kl: 0.01, margin: 1.5 };
 
-const TINY_TYPES: [(&str, Option<u32>); 9] = [("mixed", None), ("q4_0", Some(ttype::Q4_0)), ("q4_1", Some(ttype::Q4_1)),
-    ("q5_0", Some(ttype::Q5_0)), ("q5_1", Some(ttype::Q5_1)), ("q8_0", Some(ttype::Q8_0)), ("f16", Some(ttype::F16)),
-    ("bf16", Some(ttype::BF16)), ("f32", Some(ttype::F32))];
+const TINY_TYPES: [(&str, Option<u32>); 11] = [("mixed", None), ("q4_0", Some(ttype::Q4_0)), ("q4_1", Some(ttype::Q4_1)),
+    ("q5_0", Some(ttype::Q5_0)), ("q5_1", Some(ttype::Q5_1)), ("q8_0", Some(ttype::Q8_0)), ("q4_k", Some(ttype::Q4_K)),
+    ("q6_k", Some(ttype::Q6_K)), ("f16", Some(ttype::F16)), ("bf16", Some(ttype::BF16)), ("f32", Some(ttype::F32))];
+
+/// The tiny model of a TINY_TYPES entry: 64 wide, or 256 wide (512 in the feed-forward) for the
+/// K-quants, whose rows are whole 256-weight super-blocks.
+fn tiny_model(ty: Option<u32>, seed: u64) -> TinyLlama {
+    let k_quant = matches!(ty, Some(ttype::Q4_K | ttype::Q6_K));
+    let base = TinyLlama { seed, matrix_type: ty, ..Default::default() };
+    if k_quant { TinyLlama { n_embd: 256, n_ff: 512, ..base } } else { base }
+}
 
 /// The tiny models' teacher-forced tokens (the simulation used the same).
 fn tiny_tokens() -> Vec<i32> {
@@ -282,7 +294,7 @@ fn write_tiny_models(dir: &Path) -> Vec<(&'static str, PathBuf)> {
         .iter()
         .map(|&(name, ty)| {
             let path = dir.join(format!("{name}.gguf"));
-            TinyLlama { matrix_type: ty, ..Default::default() }.build().write(&path);
+            tiny_model(ty, 1).build().write(&path);
             (name, path)
         })
         .collect()
@@ -823,7 +835,7 @@ fn write_tiny_models_for_the_numerics_simulation() {
     for seed in 1..=30u64 {
         for &(name, ty) in &TINY_TYPES {
             let path = dir.join(format!("{name}-s{seed}.gguf"));
-            let m = TinyLlama { seed, matrix_type: ty, ..Default::default() };
+            let m = tiny_model(ty, seed);
             m.build().write(&path);
             logits_cmd(&path, None, &tiny_tokens(), m.n_vocab() as usize, &dir.join(format!("{name}-s{seed}.cpu.jsonl")));
         }
