@@ -22,7 +22,7 @@
 
 The tiny models of tests/gpu.rs for 30 seeds, with their CPU logits, are written by the ignored
 test `write_tiny_models_for_the_numerics_simulation` (WORKER_ORCD_SIM_DIR=dir cargo test --test gpu
--- --ignored write_tiny), then: for t in mixed q4_0 q4_1 q8_0 f16 bf16 f32; do
+-- --ignored write_tiny), then: for t in mixed q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q6_k f16 bf16 f32; do
 sim_cuda_numerics.py logits --pool dir/$t-s*.gguf; done (--pool: one model per reference, same stem).
 """
 import argparse
@@ -135,20 +135,21 @@ def sim_attention(rng, draws, H, Hk, hd):
 # units L, L+32, ... in order; then a butterfly over 32 lanes). The CPU side: its documented order
 # for the 32-weight types (.specs/numerics.md: 8 lanes of fma(d_w d_x, isum of 4 bytes), folded
 # ((0+4)+(2+6))+((1+5)+(3+7)), Q4_1/Q5_1 mins in a separate fma chain added last); for the K-quants
-# the exact (f64) sum stands in, and the simulated difference is doubled (the CPU's own rounding
-# is of the same size and may add to it).
-# type: (block, q range [lo, hi), activation block, form, d range, scale range, min range)
+# cpu/types/k_quants.h's (per super-block exact isum and imin, acc = fma(d d_x, isum, acc), mins =
+# fma(dmin d_x, imin, mins), acc - mins).
+# type: (block, q range [lo, hi), form, d range, scale range, min range (Q4_1/Q5_1: m; K: integer
+# minimums), dmin range) — the ranges of the CPU's block generators (cpu/types/*.cpp random_*).
 INT_TYPES = {
-    "Q4_0": (32, (-8, 8), 32, "d", (0.01, 0.02), None, None),
-    "Q5_0": (32, (-16, 16), 32, "d", (0.005, 0.01), None, None),
-    "Q8_0": (32, (-128, 128), 32, "d", (0.0005, 0.001), None, None),
-    "Q4_1": (32, (0, 16), 32, "dm", (0.01, 0.02), None, (-0.1, -0.08)),
-    "Q5_1": (32, (0, 32), 32, "dm", (0.005, 0.01), None, (-0.1, -0.08)),
-    "Q2_K": (256, (0, 4), 256, "k_min", (0.004, 0.008), (0, 16), (0, 16)),
-    "Q3_K": (256, (-4, 4), 256, "k", (0.0015, 0.003), (-32, 32), None),
-    "Q4_K": (256, (0, 16), 256, "k_min", (2e-4, 4e-4), (0, 64), (0, 64)),
-    "Q5_K": (256, (0, 32), 256, "k_min", (1e-4, 2e-4), (0, 64), (0, 64)),
-    "Q6_K": (256, (-32, 32), 256, "k", (3e-5, 6e-5), (-128, 128), None),
+    "Q4_0": (32, (-8, 8), "d", (0.01, 0.02), None, None, None),
+    "Q5_0": (32, (-16, 16), "d", (0.005, 0.01), None, None, None),
+    "Q8_0": (32, (-128, 128), "d", (0.0005, 0.001), None, None, None),
+    "Q4_1": (32, (0, 16), "dm", (0.01, 0.02), None, (-0.1, -0.08), None),
+    "Q5_1": (32, (0, 32), "dm", (0.005, 0.01), None, (-0.1, -0.08), None),
+    "Q2_K": (256, (0, 4), "k_min", (0.002, 0.004), (0, 16), (0, 16), (0.002, 0.004)),
+    "Q3_K": (256, (-4, 4), "k", (0.0005, 0.001), (-32, 32), None, None),
+    "Q4_K": (256, (0, 16), "k_min", (2e-4, 4e-4), (0, 64), (0, 64), (2e-4, 4e-4)),
+    "Q5_K": (256, (0, 32), "k_min", (1e-4, 2e-4), (0, 64), (0, 64), (2e-4, 4e-4)),
+    "Q6_K": (256, (-32, 32), "k", (2e-5, 4e-5), (-128, 128), None, None),
 }
 
 F32 = np.float32
@@ -175,14 +176,14 @@ def q8_blocks(x, block):
 
 
 def sim_int_matmul(rng, t, draws, rows=200):
-    block, (qlo, qhi), _, form, (dlo, dhi), scr, mnr = INT_TYPES[t]
+    block, (qlo, qhi), form, (dlo, dhi), scr, mnr, dmr = INT_TYPES[t]
     cols = 576 if block == 32 else 768
     nb, units = cols // block, block // 16
     out = []
     for _ in range(draws):
         wq = rng.integers(qlo, qhi, (rows, nb, units, 16))
         d = f16(rng.uniform(dlo, dhi, (rows, nb))).astype(F32)
-        dm = f16(rng.uniform(dlo, dhi, (rows, nb))).astype(F32)  # dmin (K) or unused
+        dm = f16(rng.uniform(*(dmr or (dlo, dhi)), (rows, nb))).astype(F32)  # dmin (K) or unused
         m = f16(rng.uniform(*mnr, (rows, nb))).astype(F32) if form == "dm" else None
         sc = rng.integers(*scr, (rows, nb, units)) if scr else None
         mn = rng.integers(*mnr, (rows, nb, units)) if form == "k_min" else None
@@ -227,11 +228,15 @@ def sim_int_matmul(rng, t, draws, rows=200):
                 cpu = (h.astype(F32) + mins).astype(np.float64)
                 out.append(rel(cpu, gpu))
             else:
-                # The exact sum of the same integers and f32 scale products, in f64.
-                cpu = np.einsum("nrbu->nr", (dx * d[None]).astype(np.float64)[..., None] * (isum * sc[None]))
-                if form == "k_min":
-                    cpu = cpu - np.einsum("nrbu->nr", (dx * dm[None]).astype(np.float64)[..., None] * (bs[:, None] * mn[None]))
-                out.append(2 * rel(cpu, gpu))
+                acc, mins = np.zeros((n, rows), F32), np.zeros((n, rows), F32)
+                isb = (isum * sc[None]).sum(-1)  # per super-block, exact
+                for b in range(nb):
+                    acc = fma32((d[None, :, b] * xd[:, None, b]).astype(F32), isb[..., b].astype(F32), acc)
+                    if form == "k_min":
+                        imin = (bs[:, None, b] * mn[None, :, b]).sum(-1)
+                        mins = fma32((dm[None, :, b] * xd[:, None, b]).astype(F32), imin.astype(F32), mins)
+                cpu = (acc - mins).astype(np.float64)
+                out.append(rel(cpu, gpu))
     return out
 
 

@@ -53,11 +53,11 @@ fn load(path: &Path, backend: Backend, graphs: bool) -> Model {
 /// integer sums, so the two sides differ only in the order of the float scalings and additions:
 /// ~36-48 unit terms per output, each rounding by ≤ 2^-24 of a partial sum of about |y|'s size, a
 /// random walk of ~√48 · 2^-24 ≈ 4e-7 of max |y| at most, ~1e-7 typically. Simulated in each
-/// side's float order (scripts/sim_cuda_numerics.py ops, "int matmul_*"; K-quants against the
-/// exact sum, doubled, as their CPU order is not modelled; the generators' scales approximated):
-/// 300 draws of n = 1, 5, 37 per type, medians 1.3e-7 – 2.4e-7, max 4.2e-7 (Q4_K). The strided
-/// case adds the same f32 bias on both. Bar: 2e-6, ~5 × the maximum — while a single activation
-/// quantized differently (one q off by one: ~d_x · |w| ≈ 1e-4 of max |y|) fails it by far.
+/// side's float order (scripts/sim_cuda_numerics.py ops, "int matmul_*", with the generators'
+/// ranges and the CPU's order of cpu/types/*.cpp and k_quants.h): 300 draws of n = 1, 5, 37 per
+/// type, medians 0.9e-7 – 2.4e-7, max 3.8e-7 (Q5_1). The strided case adds the same f32 bias on
+/// both. Bar: 2e-6, ~5 × the maximum — while a single activation quantized differently (one q
+/// off by one: ~d_x · |w| ≈ 1e-4 of max |y|) fails it by far.
 const MATMUL_INT_REL: f64 = 2e-6;
 /// F16 weights: the CPU rounds activations to f16, relative error ≤ 2^-11, rms ≈ 2^-11 · 0.42 ≈
 /// 2.1e-4 (mantissas spread log-uniformly); the same argument gives rel ≲ 4e-4. Simulated max
@@ -162,7 +162,8 @@ fn every_op_the_op_check_reports_has_a_tolerance_and_the_cpu_matches_itself() {
         assert_eq!(o["max_abs"].as_f64(), Some(0.0), "CPU against CPU must be exact: {o}");
     }
     let names: Vec<&str> = report["ops"].as_array().unwrap().iter().map(|o| o["op"].as_str().unwrap()).collect();
-    for want in ["matmul_Q4_0", "matmul_F32", "embed_Q8_0", "embed_F16", "attention_decode", "attention_mixed", "invariance_attention", "invariance_matmul_Q4_1"] {
+    for want in ["matmul_Q4_0", "matmul_Q5_0", "matmul_Q4_K", "matmul_Q6_K", "matmul_F32", "embed_Q8_0", "embed_Q4_K",
+        "attention_decode", "attention_mixed", "invariance_attention", "invariance_matmul_Q4_1"] {
         assert!(names.contains(&want), "{want} missing from the op check: {names:?}");
     }
 }
@@ -200,8 +201,8 @@ struct Bars {
     margin: f64,
 }
 
-/// Tiny random models (TinyLlama, 48 positions; simulated over 30 seeds each: largest mean |Δ|,
-/// largest KL, 1e-6 gap-change tail quantile in the comments).
+/// Tiny random models (tiny_model(), 48 positions; simulated over 30 seeds each: largest mean
+/// |Δ|, largest KL, 1e-6 gap-change tail quantile in the comments).
 fn tiny_bars(name: &str) -> Bars {
     match name {
         // 0.00465, 8.6e-5, 0.047 (quantized matrices: the CPU's q8 activations on both sides, the
@@ -212,8 +213,16 @@ fn tiny_bars(name: &str) -> Bars {
         "q4_0" => Bars { mean_abs: 0.009, kl: 2.5e-4, margin: 0.075 },
         // 0.00695, 1.35e-4, 0.0695
         "q4_1" => Bars { mean_abs: 0.011, kl: 4e-4, margin: 0.075 },
+        // 0.00615, 1.83e-4, 0.068
+        "q5_0" => Bars { mean_abs: 0.0095, kl: 5e-4, margin: 0.07 },
+        // 0.00697, 1.54e-4, 0.0745
+        "q5_1" => Bars { mean_abs: 0.011, kl: 4e-4, margin: 0.075 },
         // 0.00602, 1.33e-4, 0.066
         "q8_0" => Bars { mean_abs: 0.0095, kl: 4e-4, margin: 0.07 },
+        // 0.00841, 1.94e-4, 0.0902 (256 wide, q8_K activations)
+        "q4_k" => Bars { mean_abs: 0.013, kl: 5e-4, margin: 0.095 },
+        // 0.00819, 2.33e-4, 0.0924
+        "q6_k" => Bars { mean_abs: 0.0125, kl: 6e-4, margin: 0.095 },
         // 0.00037, 9.0e-6, 0.0036 (activations rounded to f16 on the CPU)
         "f16" => Bars { mean_abs: 6e-4, kl: 3e-5, margin: 0.004 },
         // 0.00224, 6.4e-5, 0.0215 (bf16 activations)
@@ -234,8 +243,17 @@ fn tiny_bars(name: &str) -> Bars {
 /// The CPU backend's own bar (mean ≤ 0.1, margin 0.2) would fail correct kernels.
 const SMOLLM2_BARS: Bars = Bars { mean_abs: 0.28, kl: 0.01, margin: 1.5 };
 
-const TINY_TYPES: [(&str, Option<u32>); 7] = [("mixed", None), ("q4_0", Some(ttype::Q4_0)), ("q4_1", Some(ttype::Q4_1)),
-    ("q8_0", Some(ttype::Q8_0)), ("f16", Some(ttype::F16)), ("bf16", Some(ttype::BF16)), ("f32", Some(ttype::F32))];
+const TINY_TYPES: [(&str, Option<u32>); 11] = [("mixed", None), ("q4_0", Some(ttype::Q4_0)), ("q4_1", Some(ttype::Q4_1)),
+    ("q5_0", Some(ttype::Q5_0)), ("q5_1", Some(ttype::Q5_1)), ("q8_0", Some(ttype::Q8_0)), ("q4_k", Some(ttype::Q4_K)),
+    ("q6_k", Some(ttype::Q6_K)), ("f16", Some(ttype::F16)), ("bf16", Some(ttype::BF16)), ("f32", Some(ttype::F32))];
+
+/// The tiny model of a TINY_TYPES entry: 64 wide, or 256 wide (512 in the feed-forward) for the
+/// K-quants, whose rows are whole 256-weight super-blocks.
+fn tiny_model(ty: Option<u32>, seed: u64) -> TinyLlama {
+    let k_quant = matches!(ty, Some(ttype::Q4_K | ttype::Q6_K));
+    let base = TinyLlama { seed, matrix_type: ty, ..Default::default() };
+    if k_quant { TinyLlama { n_embd: 256, n_ff: 512, ..base } } else { base }
+}
 
 /// The tiny models' teacher-forced tokens (the simulation used the same).
 fn tiny_tokens() -> Vec<i32> {
@@ -281,7 +299,7 @@ fn write_tiny_models(dir: &Path) -> Vec<(&'static str, PathBuf)> {
         .iter()
         .map(|&(name, ty)| {
             let path = dir.join(format!("{name}.gguf"));
-            TinyLlama { matrix_type: ty, ..Default::default() }.build().write(&path);
+            tiny_model(ty, 1).build().write(&path);
             (name, path)
         })
         .collect()
@@ -822,7 +840,7 @@ fn write_tiny_models_for_the_numerics_simulation() {
     for seed in 1..=30u64 {
         for &(name, ty) in &TINY_TYPES {
             let path = dir.join(format!("{name}-s{seed}.gguf"));
-            let m = TinyLlama { seed, matrix_type: ty, ..Default::default() };
+            let m = tiny_model(ty, seed);
             m.build().write(&path);
             logits_cmd(&path, None, &tiny_tokens(), m.n_vocab() as usize, &dir.join(format!("{name}-s{seed}.cpu.jsonl")));
         }

@@ -37,8 +37,10 @@ pub mod ttype {
     pub const Q4_0: u32 = 2;
     pub const Q4_1: u32 = 3;
     pub const Q5_0: u32 = 6;
+    pub const Q5_1: u32 = 7;
     pub const Q8_0: u32 = 8;
     pub const Q4_K: u32 = 12;
+    pub const Q6_K: u32 = 14;
     pub const BF16: u32 = 30;
 }
 
@@ -306,6 +308,17 @@ impl Gguf {
 // Quantization (reference algorithms of ggml's quantize_row_*_ref, ggml-quants.c)
 // ---------------------------------------------------------------------------------------------
 
+/// The value of IEEE binary16 bits (for the K quantizers, which quantize against rounded scales).
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let (exp, man) = ((h >> 10) & 0x1f, (h & 0x3ff) as f32);
+    sign * match exp {
+        0 => man * (2f32).powi(-24),
+        31 => if man == 0.0 { f32::INFINITY } else { f32::NAN },
+        e => (1.0 + man / 1024.0) * (2f32).powi(e as i32 - 15),
+    }
+}
+
 /// IEEE binary16 bits of `x`, rounded to nearest even.
 pub fn f32_to_f16(x: f32) -> u16 {
     let b = x.to_bits();
@@ -350,14 +363,16 @@ pub fn block_layout(type_id: u32) -> (usize, usize) {
         ttype::Q4_0 => (32, 18),
         ttype::Q4_1 => (32, 20),
         ttype::Q5_0 => (32, 22),
+        ttype::Q5_1 => (32, 24),
         ttype::Q8_0 => (32, 34),
         ttype::Q4_K => (256, 144),
+        ttype::Q6_K => (256, 210),
         _ => panic!("no block layout for tensor type {type_id}"),
     }
 }
 
-/// Stored bytes of `values` as `type_id`. Types no kernel reads (Q5_0, Q4_K) get deterministic
-/// filler bytes of the right size.
+/// Stored bytes of `values` as `type_id`: ggml's reference quantizers for the 32-weight types,
+/// plain ones for Q4_K and Q6_K (sub-block scales from each sub-block's range, no search).
 pub fn quantize(type_id: u32, values: &[f32]) -> Vec<u8> {
     let (block, bytes) = block_layout(type_id);
     assert_eq!(values.len() % block, 0, "{} values do not fill {block}-weight blocks", values.len());
@@ -399,9 +414,97 @@ pub fn quantize(type_id: u32, values: &[f32]) -> Vec<u8> {
                 out.extend((0..16).map(|j| q(x[j]) | (q(x[j + 16]) << 4)));
             }
         }
+        ttype::Q5_0 | ttype::Q5_1 => {
+            for x in values.chunks(32) {
+                // Q5_0: the value of largest magnitude maps to -16, q = x/d + 16; Q5_1: q = (x - min)/d.
+                let (d, offset, min) = if type_id == ttype::Q5_0 {
+                    let max = x.iter().fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+                    (max / -16.0, 16.5, 0.0)
+                } else {
+                    let min = x.iter().copied().fold(f32::INFINITY, f32::min);
+                    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    ((max - min) / 31.0, 0.5, min)
+                };
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                let q: Vec<u32> = x.iter().map(|&v| (((v - min) * id + offset) as i32).clamp(0, 31) as u32).collect();
+                out.extend(f32_to_f16(d).to_le_bytes());
+                if type_id == ttype::Q5_1 {
+                    out.extend(f32_to_f16(min).to_le_bytes());
+                }
+                // bit 4 of weight j at bit j of qh; low nibbles as Q4_0's (j low, j + 16 high)
+                let qh = (0..32).fold(0u32, |h, j| h | ((q[j] >> 4) & 1) << j);
+                out.extend(qh.to_le_bytes());
+                out.extend((0..16).map(|j| ((q[j] & 15) | (q[j + 16] & 15) << 4) as u8));
+            }
+        }
+        ttype::Q4_K => values.chunks(256).for_each(|x| quantize_q4_k(x, &mut out)),
+        ttype::Q6_K => values.chunks(256).for_each(|x| quantize_q6_k(x, &mut out)),
         _ => out.extend((0..values.len() / block * bytes).map(|i| (i * 7 + 3) as u8)),
     }
     out
+}
+
+/// One Q4_K super-block: w = d·sc·q − dmin·m per 32 weights, 6-bit sc and m, 4-bit q.
+fn quantize_q4_k(x: &[f32], out: &mut Vec<u8>) {
+    let (mut scale, mut min) = ([0f32; 8], [0f32; 8]);
+    for j in 0..8 {
+        let sub = &x[32 * j..32 * j + 32];
+        let lo = sub.iter().copied().fold(0f32, f32::min); // the minimum term only subtracts
+        let hi = sub.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        scale[j] = (hi - lo) / 15.0;
+        min[j] = -lo;
+    }
+    let d = f16_to_f32(f32_to_f16(scale.iter().copied().fold(0f32, f32::max) / 63.0));
+    let dmin = f16_to_f32(f32_to_f16(min.iter().copied().fold(0f32, f32::max) / 63.0));
+    let six = |v: f32, by: f32| if by > 0.0 { ((v / by).round() as i32).clamp(0, 63) as u8 } else { 0 };
+    let sc: Vec<u8> = scale.iter().map(|&v| six(v, d)).collect();
+    let mn: Vec<u8> = min.iter().map(|&v| six(v, dmin)).collect();
+    let q: Vec<u8> = (0..256)
+        .map(|k| {
+            let ds = d * sc[k / 32] as f32;
+            if ds > 0.0 { (((x[k] + dmin * mn[k / 32] as f32) / ds).round() as i32).clamp(0, 15) as u8 } else { 0 }
+        })
+        .collect();
+    out.extend(f32_to_f16(d).to_le_bytes());
+    out.extend(f32_to_f16(dmin).to_le_bytes());
+    // ggml's get_scale_min_k4 packing: sub-blocks 0..3 in bytes 0..7, the high ones split around them.
+    let mut packed = [0u8; 12];
+    for j in 0..4 {
+        packed[j] = sc[j] | (sc[j + 4] >> 4) << 6;
+        packed[j + 4] = mn[j] | (mn[j + 4] >> 4) << 6;
+        packed[j + 8] = (sc[j + 4] & 15) | (mn[j + 4] & 15) << 4;
+    }
+    out.extend(packed);
+    // weights 64c .. 64c+31 in the low nibbles of bytes 32c .., 64c+32 .. in the high ones
+    for c in 0..4 {
+        out.extend((0..32).map(|l| q[64 * c + l] | q[64 * c + 32 + l] << 4));
+    }
+}
+
+/// One Q6_K super-block: w = d·sc·(q − 32) per 16 weights, 8-bit sc, 6-bit q.
+fn quantize_q6_k(x: &[f32], out: &mut Vec<u8>) {
+    let scale: Vec<f32> = (0..16).map(|g| x[16 * g..16 * g + 16].iter().fold(0f32, |m, v| m.max(v.abs())) / 31.0).collect();
+    let d = f16_to_f32(f32_to_f16(scale.iter().copied().fold(0f32, f32::max) / 127.0));
+    let sc: Vec<i8> = scale.iter().map(|&v| if d > 0.0 { ((v / d).round() as i32).clamp(-128, 127) as i8 } else { 0 }).collect();
+    let q: Vec<u8> = (0..256)
+        .map(|k| {
+            let ds = d * sc[k / 16] as f32;
+            if ds != 0.0 { ((x[k] / ds).round() as i32 + 32).clamp(0, 63) as u8 } else { 32 }
+        })
+        .collect();
+    let (mut ql, mut qh) = ([0u8; 128], [0u8; 64]);
+    for n in 0..2 {
+        for l in 0..32 {
+            let [a, b, c, e] = [0, 32, 64, 96].map(|o| q[128 * n + o + l]);
+            ql[64 * n + l] = (a & 15) | (c & 15) << 4;
+            ql[64 * n + 32 + l] = (b & 15) | (e & 15) << 4;
+            qh[32 * n + l] = (a >> 4) | (b >> 4) << 2 | (c >> 4) << 4 | (e >> 4) << 6;
+        }
+    }
+    out.extend(ql);
+    out.extend(qh);
+    out.extend(sc.iter().map(|&v| v as u8));
+    out.extend(f32_to_f16(d).to_le_bytes());
 }
 
 // ---------------------------------------------------------------------------------------------
