@@ -66,9 +66,12 @@ ARCHS = {
     "phi3": dict(arch="phi3", n_embd=256, n_layer=2, n_head=4, n_head_kv=4, head_dim=64, n_ff=512,
                  n_vocab=320, rope_base=10000.0, tied=False, fused=True, sliding_window=32),
     # Gemma 3: embedding x sqrt(n_embd), pre- and post-norms, Q/K norms, 256-dim heads, GeGLU,
-    # sliding-window layers (window 32) with every third layer global, two rope bases.
+    # sliding-window layers (window 32) with every third layer global, two rope bases. The embedding
+    # is scaled down by sqrt(n_embd) so the layers, not the scaled input token, decide the logits;
+    # that needs an untied output head (the real Gemma 3 270M covers the tied one).
     "gemma3": dict(arch="gemma3", n_embd=256, n_layer=3, n_head=2, n_head_kv=1, head_dim=256, n_ff=512,
-                   n_vocab=320, rope_base=1000000.0, rope_base_swa=10000.0, tied=True, qk_norm=True,
+                   n_vocab=320, rope_base=1000000.0, rope_base_swa=10000.0, tied=False, embd_scale=3.0 / 16,
+                   qk_norm=True,
                    key_length=True, post_norms=True, sliding_window=32, swa_pattern=3),
 }
 
@@ -116,7 +119,7 @@ def tensors_of(name: str, c: dict, rng: np.random.Generator):
     def vec(t, n, mean=1.0, spread=0.1):
         out.append((t, (mean + spread * rng.standard_normal(n)).astype(np.float32)))
 
-    mat("token_embd.weight", V, E, 3.0)
+    mat("token_embd.weight", V, E, c.get("embd_scale", 3.0))
     if c.get("rope_freqs"):
         out.append(("rope_freqs.weight", llama3_rope_factors(D, c["rope_base"])))
     vec("output_norm.weight", E)
