@@ -241,6 +241,8 @@ def main() -> int:
                     "parity/reference/random/kquants/), and check that llama-quantize gives the gguf package's "
                     "bytes for the other types")
     ap.add_argument("--check", action="store_true", help="fail unless every written file has its pinned sha256")
+    ap.add_argument("--ensure", action="store_true", help="keep files that already have their pinned sha256, "
+                    "write the others, then --check (what the tests call)")
     ap.add_argument("--pin", action="store_true", help="write the sha256s into parity/reference/random/models.json")
     a = ap.parse_args()
 
@@ -255,6 +257,12 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     pins = json.loads(PINS.read_text())["sha256"] if PINS.exists() else {}
     written = {}
+    if a.ensure:
+        a.check = True
+        kept = [n for n in wanted if (out / f"{n}.gguf").is_file() and sha256(out / f"{n}.gguf") == pins.get(n)]
+        wanted = [n for n in wanted if n not in kept]
+        if kept:
+            print(f"{len(kept)} file(s) present with their pinned sha256", file=sys.stderr)
 
     # The llama F32 weights feed every quantized llama file, so they are made once.
     llama_tensors = None
