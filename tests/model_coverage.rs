@@ -246,3 +246,46 @@ fn gemma3_greedy_continuations_match_llama_cpp() {
     eprintln!("{report}");
     assert!(ok_all, "gemma-3-270m: greedy text differs from llama.cpp's:\n{report}");
 }
+
+/// `messages` over /execute on the Gemma 3 base model (no template of its own) with
+/// --chat-template-file parity/chat/gemma.jinja (llama.cpp's Gemma template): the rendered
+/// conversation has llama.cpp's prompt tokens for the same markup (chat-haiku), greedy decoding
+/// gives what the rendered text sent as `prompt` gives, and that is llama.cpp's continuation up
+/// to its first near-tie.
+#[test]
+fn gemma3_messages_with_the_gemma_template_file_match_llama_cpp() {
+    use common::worker::{check_event_order, Worker};
+    let Some(model) = gemma_model() else { return };
+    let d = dumps(&gemma_dir()).into_iter().find(|d| d.name == "chat-haiku").expect("chat-haiku dump");
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&d.jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let n_prompt = d.meta["n_prompt"].as_u64().unwrap() as usize;
+    let continuation = ids(&d.meta["continuation"]);
+    // llama.cpp's tokens up to (not including) the first step whose reference margin is a near-tie.
+    let margin = |l: &serde_json::Value| l["top"][0][1].as_f64().unwrap() - l["top"][1][1].as_f64().unwrap();
+    let shared = (0..continuation.len()).take_while(|&k| margin(&lines[n_prompt - 1 + k]) >= 0.2).count();
+
+    // A model the worker cannot load would only show as a health timeout; say why up front.
+    let tmp = tempfile::tempdir().unwrap();
+    let probe = Command::new(bin())
+        .args(["logits", "--model", model.to_str().unwrap(), "--tokens", "2", "--out", tmp.path().join("probe.jsonl").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(probe.status.success(), "gemma-3-270m: {}", String::from_utf8_lossy(&probe.stderr).trim());
+    let template = root().join("parity/chat/gemma.jinja");
+    let w = Worker::start(&model, &["--chat-template-file", template.to_str().unwrap()]);
+    assert_eq!(w.health()["chat_template"], "file");
+    let body = |job: &str, input: serde_json::Value| {
+        let mut b = serde_json::json!({"job_id": job, "max_tokens": continuation.len(), "temperature": 0});
+        b.as_object_mut().unwrap().extend(input.as_object().unwrap().clone());
+        b
+    };
+    let chat = w.execute(&body("chat", serde_json::json!({"messages": [{"role": "user", "content": "Write a haiku about the sea at night."}]})));
+    assert_eq!(chat[0].data["prompt_tokens"], d.meta["n_prompt"], "gemma-3-270m: the rendered conversation differs from llama.cpp's prompt");
+    let plain = w.execute(&body("plain", serde_json::json!({"prompt": d.meta["prompt"]})));
+    let chat_ids: Vec<i64> = check_event_order(&chat).into_iter().map(|(_, id)| id as i64).collect();
+    let plain_ids: Vec<i64> = check_event_order(&plain).into_iter().map(|(_, id)| id as i64).collect();
+    assert_eq!(chat_ids, plain_ids, "gemma-3-270m: messages and the rendered prompt generate differently");
+    let n = shared.min(chat_ids.len());
+    assert_eq!(chat_ids[..n], continuation[..n], "gemma-3-270m: greedy text over /execute differs from llama.cpp's before its first near-tie");
+}
