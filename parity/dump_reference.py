@@ -20,6 +20,7 @@ import os
 import sys
 
 import numpy as np
+import llama_cpp.llama_cpp as llama_cpp_lib
 from llama_cpp import Llama, __version__ as llama_cpp_version
 
 
@@ -51,7 +52,19 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batch", type=int, default=512,
                     help="n_batch = n_ubatch: prompt + continuation must fit one batch (llama.cpp's batch rounding)")
+    ap.add_argument("--no-repack", action="store_true",
+                    help="diagnosis only: no weight repacking (llama.cpp's interleaved Q4_0/Q4_K/Q2_K GEMMs on x86), "
+                         "so every type runs through its plain vec_dot")
     args = ap.parse_args()
+    if args.no_repack:
+        default_params = llama_cpp_lib.llama_model_default_params
+
+        def without_repack():
+            p = default_params()
+            p.use_extra_bufts = False
+            return p
+
+        llama_cpp_lib.llama_model_default_params = without_repack
 
     prompts = json.load(open(args.prompts))
     os.makedirs(args.out_dir, exist_ok=True)
@@ -85,7 +98,7 @@ def main():
             "name": p["name"], "prompt": p.get("text"), "prompt_tokens": prompt, "n_prompt": len(prompt),
             "continuation": cont, "positions": len(seq), "top_k": args.top_k,
             "reference": f"llama-cpp-python {llama_cpp_version}", "model_sha256": model_sha,
-            "threads": args.threads, "n_batch": args.batch, "date": datetime.date.today().isoformat(),
+            "threads": args.threads, "n_batch": args.batch, "repack": not args.no_repack, "date": datetime.date.today().isoformat(),
         }
         with open(os.path.join(args.out_dir, p["name"] + ".meta.json"), "w") as f:
             json.dump(meta, f, indent=1)
