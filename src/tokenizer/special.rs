@@ -3,6 +3,11 @@
 //! As llama.cpp does: candidates are tried longest first, each splitting every remaining plain
 //! fragment at its occurrences. Control (and unknown) tokens are recognised only when the caller
 //! asks for special-token parsing; user-defined tokens always are.
+//!
+//! Gemma 3 has some 6,000 such tokens, so one pass of an Aho-Corasick automaton first finds which
+//! of them occur in the text at all; only those take part in the (unchanged) longest-first split.
+
+use aho_corasick::AhoCorasick;
 
 use super::vocab::{token_type, GgufVocab};
 
@@ -27,6 +32,8 @@ pub struct SpecialToken {
 pub struct SpecialTokens {
     /// Longest text first.
     entries: Vec<SpecialToken>,
+    /// Matches every entry's text (pattern i is entries[i]); None when there are no entries.
+    finder: Option<AhoCorasick>,
 }
 
 impl SpecialTokens {
@@ -55,7 +62,9 @@ impl SpecialTokens {
 
     pub fn new(mut entries: Vec<SpecialToken>) -> SpecialTokens {
         entries.sort_by(|a, b| b.text.len().cmp(&a.text.len()).then(a.id.cmp(&b.id)));
-        SpecialTokens { entries }
+        // Building fails only past the automaton's size limits; then every entry is simply tried.
+        let finder = if entries.is_empty() { None } else { AhoCorasick::new(entries.iter().map(|e| e.text.as_str())).ok() };
+        SpecialTokens { entries, finder }
     }
 
     /// Sets the RSTRIP attribute of the token with text `text`, if there is one.
@@ -74,8 +83,16 @@ impl SpecialTokens {
     pub fn split<'t>(&self, text: &'t str, parse_control: bool) -> Vec<Fragment<'t>> {
         // An empty text has no fragments at all (SentencePiece must not prefix a space to it).
         let mut fragments = if text.is_empty() { Vec::new() } else { vec![Fragment::Text(text)] };
-        for special in &self.entries {
-            if special.is_control && !parse_control {
+        // Fragments are pieces of `text`, so a token absent from it can split none of them.
+        let present: Option<Vec<bool>> = self.finder.as_ref().map(|f| {
+            let mut seen = vec![false; self.entries.len()];
+            for m in f.find_overlapping_iter(text) {
+                seen[m.pattern().as_usize()] = true;
+            }
+            seen
+        });
+        for (i, special) in self.entries.iter().enumerate() {
+            if (special.is_control && !parse_control) || present.as_ref().is_some_and(|p| !p[i]) {
                 continue;
             }
             let mut next = Vec::with_capacity(fragments.len());
