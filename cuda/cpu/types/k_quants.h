@@ -7,10 +7,12 @@
 // without minimums (Q3_K, Q6_K). Against a Q8_K activation block (d_x, q_k, bsums) a super-block
 // contributes, exactly in integers,
 //   isum = sum_g sc[g] * (sum_{k in g} u_k q_k - off * bsum[g]),   imin = sum_g mn[g] * bsum[g],
-// and the float order is: acc = fma(d * d_x, isum, acc), mins = fma(dmin * d_x, imin, mins),
-// super-block by super-block; the dot is acc - mins. The SIMD variants compute the same two
-// integers (in any order: they are exact) and then the same float operations, so every variant
-// returns the same bits; a tile row sees the one-row operations.
+// and the float order per super-block is that of llama.cpp's batched K-quant matmul
+// (ggml-cpu/tiled/tiled-kernel.cpp, its AVX-512 epilogue): r = fma(-dmin, imin, d * isum), then
+// acc = acc + r * d_x (a rounded product, then the add), super-block by super-block; the dot is
+// acc. The SIMD variants compute the same two integers (in any order: they are exact) and then
+// the same float operations, so every variant returns the same bits; a tile row sees the one-row
+// operations.
 #pragma once
 
 #include <cmath>
@@ -45,7 +47,7 @@ template <typename B, void (*Decode)(const B &, KDecoded &)>
 float k_dot_ref(const void *wv, const void *xv, int64_t n) {
     const B *w = static_cast<const B *>(wv);
     const block_q8_K *x = static_cast<const block_q8_K *>(xv);
-    float acc = 0, mins = 0;
+    float acc = 0;
     KDecoded k;
     for (int64_t b = 0; b < n / QK_K; ++b) {
         Decode(w[b], k);
@@ -56,10 +58,10 @@ float k_dot_ref(const void *wv, const void *xv, int64_t n) {
             isum += k.sc[g] * (s - k.off * x[b].bsums[g]);
             imin += k.mn[g] * x[b].bsums[g];
         }
-        acc = std::fma(k.d * x[b].d, (float)isum, acc);
-        mins = std::fma(k.dmin * x[b].d, (float)imin, mins);
+        const float r = std::fma(-k.dmin, (float)imin, k.d * (float)isum);
+        acc = acc + r * x[b].d;
     }
-    return acc - mins;
+    return acc;
 }
 
 // ggml's dequantizers, per weight: (d * sc) * q - dmin * mn.
