@@ -64,6 +64,33 @@ float k_dot_ref(const void *wv, const void *xv, int64_t n) {
     return acc;
 }
 
+// Q4_K's order instead: llama.cpp repacks Q4_K on x86 (ggml-cpu/arch/x86/repack.cpp, its GEMM)
+// and sums per pair of sub-blocks (64 weights, h = 0..3): the exact integers isum_h and imin_h of
+// groups 4h .. 4h+3, then acc = fma(isum_h, d * d_x, acc), mins = fma(imin_h, dmin * d_x, mins);
+// the dot is acc - mins.
+template <typename B, void (*Decode)(const B &, KDecoded &)>
+float k_dot_ref_per64(const void *wv, const void *xv, int64_t n) {
+    const B *w = static_cast<const B *>(wv);
+    const block_q8_K *x = static_cast<const block_q8_K *>(xv);
+    float acc = 0, mins = 0;
+    KDecoded k;
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        Decode(w[b], k);
+        for (int h = 0; h < 4; ++h) {
+            int isum = 0, imin = 0;
+            for (int g = 4 * h; g < 4 * h + 4; ++g) {
+                int s = 0;
+                for (int i = 16 * g; i < 16 * g + 16; ++i) s += k.u[i] * x[b].qs[i];
+                isum += k.sc[g] * (s - k.off * x[b].bsums[g]);
+                imin += k.mn[g] * x[b].bsums[g];
+            }
+            acc = std::fma((float)isum, k.d * x[b].d, acc);
+            mins = std::fma((float)imin, k.dmin * x[b].d, mins);
+        }
+    }
+    return acc - mins;
+}
+
 // ggml's dequantizers, per weight: (d * sc) * q - dmin * mn.
 template <typename B, void (*Decode)(const B &, KDecoded &)>
 void k_dequantize(const void *wv, float *out, int64_t n) {
