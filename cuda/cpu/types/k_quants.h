@@ -64,21 +64,22 @@ float k_dot_ref(const void *wv, const void *xv, int64_t n) {
     return acc;
 }
 
-// Q4_K's order instead: llama.cpp repacks Q4_K on x86 (ggml-cpu/arch/x86/repack.cpp, its GEMM)
-// and sums per pair of sub-blocks (64 weights, h = 0..3): the exact integers isum_h and imin_h of
-// groups 4h .. 4h+3, then acc = fma(isum_h, d * d_x, acc), mins = fma(imin_h, dmin * d_x, mins);
-// the dot is acc - mins.
-template <typename B, void (*Decode)(const B &, KDecoded &)>
-float k_dot_ref_per64(const void *wv, const void *xv, int64_t n) {
+// The order of the types llama.cpp repacks on x86 (ggml-cpu/arch/x86/repack.cpp, its GEMM): Q4_K
+// in Parts = 4 parts of 64 weights, Q2_K (AVX-512) in 2 of 128. Per part h the exact integers
+// isum_h and imin_h of its groups, then acc = fma(isum_h, d * d_x, acc),
+// mins = fma(imin_h, dmin * d_x, mins); the dot is acc - mins.
+template <typename B, void (*Decode)(const B &, KDecoded &), int Parts>
+float k_dot_ref_parts(const void *wv, const void *xv, int64_t n) {
+    constexpr int G = (QK_K / 16) / Parts;  // groups of 16 per part
     const B *w = static_cast<const B *>(wv);
     const block_q8_K *x = static_cast<const block_q8_K *>(xv);
     float acc = 0, mins = 0;
     KDecoded k;
     for (int64_t b = 0; b < n / QK_K; ++b) {
         Decode(w[b], k);
-        for (int h = 0; h < 4; ++h) {
+        for (int h = 0; h < Parts; ++h) {
             int isum = 0, imin = 0;
-            for (int g = 4 * h; g < 4 * h + 4; ++g) {
+            for (int g = G * h; g < G * h + G; ++g) {
                 int s = 0;
                 for (int i = 16 * g; i < 16 * g + 16; ++i) s += k.u[i] * x[b].qs[i];
                 isum += k.sc[g] * (s - k.off * x[b].bsums[g]);
