@@ -7,10 +7,12 @@
 // without minimums (Q3_K, Q6_K). Against a Q8_K activation block (d_x, q_k, bsums) a super-block
 // contributes, exactly in integers,
 //   isum = sum_g sc[g] * (sum_{k in g} u_k q_k - off * bsum[g]),   imin = sum_g mn[g] * bsum[g],
-// and the float order is: acc = fma(d * d_x, isum, acc), mins = fma(dmin * d_x, imin, mins),
-// super-block by super-block; the dot is acc - mins. The SIMD variants compute the same two
-// integers (in any order: they are exact) and then the same float operations, so every variant
-// returns the same bits; a tile row sees the one-row operations.
+// and the float order per super-block is that of llama.cpp's batched K-quant matmul
+// (ggml-cpu/tiled/tiled-kernel.cpp, its AVX-512 epilogue): r = fma(-dmin, imin, d * isum), then
+// acc = acc + r * d_x (a rounded product, then the add), super-block by super-block; the dot is
+// acc. The SIMD variants compute the same two integers (in any order: they are exact) and then
+// the same float operations, so every variant returns the same bits; a tile row sees the one-row
+// operations.
 #pragma once
 
 #include <cmath>
@@ -45,7 +47,7 @@ template <typename B, void (*Decode)(const B &, KDecoded &)>
 float k_dot_ref(const void *wv, const void *xv, int64_t n) {
     const B *w = static_cast<const B *>(wv);
     const block_q8_K *x = static_cast<const block_q8_K *>(xv);
-    float acc = 0, mins = 0;
+    float acc = 0;
     KDecoded k;
     for (int64_t b = 0; b < n / QK_K; ++b) {
         Decode(w[b], k);
@@ -56,8 +58,36 @@ float k_dot_ref(const void *wv, const void *xv, int64_t n) {
             isum += k.sc[g] * (s - k.off * x[b].bsums[g]);
             imin += k.mn[g] * x[b].bsums[g];
         }
-        acc = std::fma(k.d * x[b].d, (float)isum, acc);
-        mins = std::fma(k.dmin * x[b].d, (float)imin, mins);
+        const float r = std::fma(-k.dmin, (float)imin, k.d * (float)isum);
+        acc = acc + r * x[b].d;
+    }
+    return acc;
+}
+
+// The order of the types llama.cpp repacks on x86 (ggml-cpu/arch/x86/repack.cpp, its GEMM): Q4_K
+// in Parts = 4 parts of 64 weights, Q2_K (AVX-512) in 2 of 128. Per part h the exact integers
+// isum_h and imin_h of its groups, then acc = fma(isum_h, d * d_x, acc),
+// mins = fma(imin_h, dmin * d_x, mins); the dot is acc - mins.
+template <typename B, void (*Decode)(const B &, KDecoded &), int Parts>
+float k_dot_ref_parts(const void *wv, const void *xv, int64_t n) {
+    constexpr int G = (QK_K / 16) / Parts;  // groups of 16 per part
+    const B *w = static_cast<const B *>(wv);
+    const block_q8_K *x = static_cast<const block_q8_K *>(xv);
+    float acc = 0, mins = 0;
+    KDecoded k;
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        Decode(w[b], k);
+        for (int h = 0; h < Parts; ++h) {
+            int isum = 0, imin = 0;
+            for (int g = G * h; g < G * h + G; ++g) {
+                int s = 0;
+                for (int i = 16 * g; i < 16 * g + 16; ++i) s += k.u[i] * x[b].qs[i];
+                isum += k.sc[g] * (s - k.off * x[b].bsums[g]);
+                imin += k.mn[g] * x[b].bsums[g];
+            }
+            acc = std::fma((float)isum, k.d * x[b].d, acc);
+            mins = std::fma((float)imin, k.dmin * x[b].d, mins);
+        }
     }
     return acc - mins;
 }

@@ -24,7 +24,7 @@ void decode_q2_k(const block_q2_K &b, KDecoded &k) {
 
 }  // namespace
 
-float dot_q2_k_ref(const void *w, const void *x, int64_t n) { return k_dot_ref<block_q2_K, decode_q2_k>(w, x, n); }
+float dot_q2_k_ref(const void *w, const void *x, int64_t n) { return k_dot_ref_parts<block_q2_K, decode_q2_k, 2>(w, x, n); }
 void dequantize_q2_k(const void *w, float *out, int64_t n) { k_dequantize<block_q2_K, decode_q2_k>(w, out, n); }
 
 void random_q2_k(void *out, int64_t n_blocks, uint64_t seed) {

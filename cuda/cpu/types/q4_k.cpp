@@ -30,7 +30,7 @@ void decode_q4_k(const block_q4_K &b, KDecoded &k) {
 
 }  // namespace
 
-float dot_q4_k_ref(const void *w, const void *x, int64_t n) { return k_dot_ref<block_q4_K, decode_q4_k>(w, x, n); }
+float dot_q4_k_ref(const void *w, const void *x, int64_t n) { return k_dot_ref_parts<block_q4_K, decode_q4_k, 4>(w, x, n); }
 void dequantize_q4_k(const void *w, float *out, int64_t n) { k_dequantize<block_q4_K, decode_q4_k>(w, out, n); }
 
 void random_q4_k(void *out, int64_t n_blocks, uint64_t seed) {
