@@ -79,9 +79,14 @@ def main():
         # greedy continuation, one token at a time (what a server does)
         llm.reset()
         llm.eval(prompt)
-        cont = []
+        cont, decode_margins = [], []
         for _ in range(args.gen):
-            nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            row = np.asarray(llm.scores[llm.n_tokens - 1])
+            nxt = int(np.argmax(row))
+            # The decode path's own top-2 margin: where llama.cpp's decode and batch paths pick
+            # different tokens, this says how close the decode path was to a tie.
+            second = np.partition(row, -2)[-2]
+            decode_margins.append(round(float(row[nxt] - second), 6))
             cont.append(nxt)
             llm.eval([nxt])
         # teacher-forced evaluation of the whole sequence in one batch
@@ -96,7 +101,7 @@ def main():
                 f.write(json.dumps(line_for(pos, tok, scores[pos], args.top_k)) + "\n")
         meta = {
             "name": p["name"], "prompt": p.get("text"), "prompt_tokens": prompt, "n_prompt": len(prompt),
-            "continuation": cont, "positions": len(seq), "top_k": args.top_k,
+            "continuation": cont, "continuation_decode_margins": decode_margins, "positions": len(seq), "top_k": args.top_k,
             "reference": f"llama-cpp-python {llama_cpp_version}", "model_sha256": model_sha,
             "threads": args.threads, "n_batch": args.batch, "repack": not args.no_repack, "date": datetime.date.today().isoformat(),
         }
