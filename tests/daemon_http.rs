@@ -364,13 +364,16 @@ fn sigterm_finishes_the_running_job_refuses_new_ones_and_exits_0() {
 #[test]
 fn a_job_past_its_deadline_ends_with_inference_timeout_and_the_next_job_works() {
     let Some(model) = test_model() else { return };
-    let w = Worker::start(&model, &["--inference-timeout-sec", "1"]);
+    // The deadline applies to the quick job too: 3 s leaves it room on a loaded machine (under
+    // `stress --cpu 4` a 4-token job took over 1 s), while 2000 tokens take far longer than 3 s.
+    let w = Worker::start(&model, &["--inference-timeout-sec", "3"]);
     let events = w.execute(&json!({"job_id": "slow", "prompt": LONG_PROMPT, "max_tokens": 2000, "temperature": 0}));
     let last = events.last().unwrap();
     assert_eq!(last.event, "error");
     assert_eq!(last.data["code"], "INFERENCE_TIMEOUT", "{last:?}");
     let events = w.execute(&json!({"job_id": "quick", "prompt": chat("Hi"), "max_tokens": 4, "temperature": 0}));
-    assert_eq!(events.last().unwrap().event, "end");
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "end", "{last:?}");
 }
 
 #[test]
