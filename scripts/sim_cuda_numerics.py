@@ -22,8 +22,10 @@
 
 The tiny models of tests/gpu.rs for 30 seeds, with their CPU logits, are written by the ignored
 test `write_tiny_models_for_the_numerics_simulation` (WORKER_ORCD_SIM_DIR=dir cargo test --test gpu
--- --ignored write_tiny), then: for t in mixed q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q6_k f16 bf16 f32; do
-sim_cuda_numerics.py logits --pool dir/$t-s*.gguf; done (--pool: one model per reference, same stem).
+-- --ignored write_tiny), then:
+  for t in mixed q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k f16 bf16 f32; do
+    sim_cuda_numerics.py logits --pool dir/$t-s*.gguf; done
+(--pool: one model per reference, same stem).
 """
 import argparse
 import json

@@ -219,8 +219,14 @@ fn tiny_bars(name: &str) -> Bars {
         "q5_1" => Bars { mean_abs: 0.011, kl: 4e-4, margin: 0.075 },
         // 0.00602, 1.33e-4, 0.066
         "q8_0" => Bars { mean_abs: 0.0095, kl: 4e-4, margin: 0.07 },
-        // 0.00841, 1.94e-4, 0.0902 (256 wide, q8_K activations)
+        // 0.00935, 2.0e-4, 0.103 (256 wide, q8_K activations)
+        "q2_k" => Bars { mean_abs: 0.014, kl: 5e-4, margin: 0.11 },
+        // 0.00791, 2.15e-4, 0.0844
+        "q3_k" => Bars { mean_abs: 0.012, kl: 6e-4, margin: 0.09 },
+        // 0.00841, 1.94e-4, 0.0902
         "q4_k" => Bars { mean_abs: 0.013, kl: 5e-4, margin: 0.095 },
+        // 0.00833, 1.69e-4, 0.0984
+        "q5_k" => Bars { mean_abs: 0.0125, kl: 5e-4, margin: 0.1 },
         // 0.00819, 2.33e-4, 0.0924
         "q6_k" => Bars { mean_abs: 0.0125, kl: 6e-4, margin: 0.095 },
         // 0.00037, 9.0e-6, 0.0036 (activations rounded to f16 on the CPU)
@@ -243,14 +249,15 @@ fn tiny_bars(name: &str) -> Bars {
 /// The CPU backend's own bar (mean ≤ 0.1, margin 0.2) would fail correct kernels.
 const SMOLLM2_BARS: Bars = Bars { mean_abs: 0.28, kl: 0.01, margin: 1.5 };
 
-const TINY_TYPES: [(&str, Option<u32>); 11] = [("mixed", None), ("q4_0", Some(ttype::Q4_0)), ("q4_1", Some(ttype::Q4_1)),
-    ("q5_0", Some(ttype::Q5_0)), ("q5_1", Some(ttype::Q5_1)), ("q8_0", Some(ttype::Q8_0)), ("q4_k", Some(ttype::Q4_K)),
-    ("q6_k", Some(ttype::Q6_K)), ("f16", Some(ttype::F16)), ("bf16", Some(ttype::BF16)), ("f32", Some(ttype::F32))];
+const TINY_TYPES: [(&str, Option<u32>); 14] = [("mixed", None), ("q4_0", Some(ttype::Q4_0)), ("q4_1", Some(ttype::Q4_1)),
+    ("q5_0", Some(ttype::Q5_0)), ("q5_1", Some(ttype::Q5_1)), ("q8_0", Some(ttype::Q8_0)), ("q2_k", Some(ttype::Q2_K)),
+    ("q3_k", Some(ttype::Q3_K)), ("q4_k", Some(ttype::Q4_K)), ("q5_k", Some(ttype::Q5_K)), ("q6_k", Some(ttype::Q6_K)),
+    ("f16", Some(ttype::F16)), ("bf16", Some(ttype::BF16)), ("f32", Some(ttype::F32))];
 
 /// The tiny model of a TINY_TYPES entry: 64 wide, or 256 wide (512 in the feed-forward) for the
 /// K-quants, whose rows are whole 256-weight super-blocks.
 fn tiny_model(ty: Option<u32>, seed: u64) -> TinyLlama {
-    let k_quant = matches!(ty, Some(ttype::Q4_K | ttype::Q6_K));
+    let k_quant = matches!(ty, Some(ttype::Q2_K | ttype::Q3_K | ttype::Q4_K | ttype::Q5_K | ttype::Q6_K));
     let base = TinyLlama { seed, matrix_type: ty, ..Default::default() };
     if k_quant { TinyLlama { n_embd: 256, n_ff: 512, ..base } } else { base }
 }

@@ -39,7 +39,10 @@ pub mod ttype {
     pub const Q5_0: u32 = 6;
     pub const Q5_1: u32 = 7;
     pub const Q8_0: u32 = 8;
+    pub const Q2_K: u32 = 10;
+    pub const Q3_K: u32 = 11;
     pub const Q4_K: u32 = 12;
+    pub const Q5_K: u32 = 13;
     pub const Q6_K: u32 = 14;
     pub const BF16: u32 = 30;
 }
@@ -365,14 +368,17 @@ pub fn block_layout(type_id: u32) -> (usize, usize) {
         ttype::Q5_0 => (32, 22),
         ttype::Q5_1 => (32, 24),
         ttype::Q8_0 => (32, 34),
+        ttype::Q2_K => (256, 84),
+        ttype::Q3_K => (256, 110),
         ttype::Q4_K => (256, 144),
+        ttype::Q5_K => (256, 176),
         ttype::Q6_K => (256, 210),
         _ => panic!("no block layout for tensor type {type_id}"),
     }
 }
 
 /// Stored bytes of `values` as `type_id`: ggml's reference quantizers for the 32-weight types,
-/// plain ones for Q4_K and Q6_K (sub-block scales from each sub-block's range, no search).
+/// plain ones for the K-quants (sub-block scales from each sub-block's range, no search).
 pub fn quantize(type_id: u32, values: &[f32]) -> Vec<u8> {
     let (block, bytes) = block_layout(type_id);
     assert_eq!(values.len() % block, 0, "{} values do not fill {block}-weight blocks", values.len());
@@ -437,34 +443,85 @@ pub fn quantize(type_id: u32, values: &[f32]) -> Vec<u8> {
                 out.extend((0..16).map(|j| ((q[j] & 15) | (q[j + 16] & 15) << 4) as u8));
             }
         }
-        ttype::Q4_K => values.chunks(256).for_each(|x| quantize_q4_k(x, &mut out)),
+        ttype::Q2_K => values.chunks(256).for_each(|x| quantize_q2_k(x, &mut out)),
+        ttype::Q3_K => values.chunks(256).for_each(|x| quantize_q3_k(x, &mut out)),
+        ttype::Q4_K => values.chunks(256).for_each(|x| quantize_q4_5_k(x, false, &mut out)),
+        ttype::Q5_K => values.chunks(256).for_each(|x| quantize_q4_5_k(x, true, &mut out)),
         ttype::Q6_K => values.chunks(256).for_each(|x| quantize_q6_k(x, &mut out)),
         _ => out.extend((0..values.len() / block * bytes).map(|i| (i * 7 + 3) as u8)),
     }
     out
 }
 
-/// One Q4_K super-block: w = d·sc·q − dmin·m per 32 weights, 6-bit sc and m, 4-bit q.
-fn quantize_q4_k(x: &[f32], out: &mut Vec<u8>) {
-    let (mut scale, mut min) = ([0f32; 8], [0f32; 8]);
-    for j in 0..8 {
-        let sub = &x[32 * j..32 * j + 32];
-        let lo = sub.iter().copied().fold(0f32, f32::min); // the minimum term only subtracts
-        let hi = sub.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        scale[j] = (hi - lo) / 15.0;
-        min[j] = -lo;
-    }
-    let d = f16_to_f32(f32_to_f16(scale.iter().copied().fold(0f32, f32::max) / 63.0));
-    let dmin = f16_to_f32(f32_to_f16(min.iter().copied().fold(0f32, f32::max) / 63.0));
-    let six = |v: f32, by: f32| if by > 0.0 { ((v / by).round() as i32).clamp(0, 63) as u8 } else { 0 };
-    let sc: Vec<u8> = scale.iter().map(|&v| six(v, d)).collect();
-    let mn: Vec<u8> = min.iter().map(|&v| six(v, dmin)).collect();
-    let q: Vec<u8> = (0..256)
+/// Per sub-block of `n` weights: unsigned quants 0..=qmax and integer scales/minimums 0..=smax with
+/// w = d·sc·q − dmin·mn (the minimum term only subtracts: mn ≥ 0). Returns (d, dmin, sc, mn, q).
+fn k_scales_and_quants(x: &[f32], n: usize, qmax: i32, smax: i32) -> (f32, f32, Vec<u8>, Vec<u8>, Vec<u8>) {
+    let (scale, min): (Vec<f32>, Vec<f32>) = x
+        .chunks(n)
+        .map(|sub| {
+            let lo = sub.iter().copied().fold(0f32, f32::min);
+            let hi = sub.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            ((hi - lo) / qmax as f32, -lo)
+        })
+        .unzip();
+    let d = f16_to_f32(f32_to_f16(scale.iter().copied().fold(0f32, f32::max) / smax as f32));
+    let dmin = f16_to_f32(f32_to_f16(min.iter().copied().fold(0f32, f32::max) / smax as f32));
+    let int = |v: f32, by: f32| if by > 0.0 { ((v / by).round() as i32).clamp(0, smax) as u8 } else { 0 };
+    let sc: Vec<u8> = scale.iter().map(|&v| int(v, d)).collect();
+    let mn: Vec<u8> = min.iter().map(|&v| int(v, dmin)).collect();
+    let q = (0..x.len())
         .map(|k| {
-            let ds = d * sc[k / 32] as f32;
-            if ds > 0.0 { (((x[k] + dmin * mn[k / 32] as f32) / ds).round() as i32).clamp(0, 15) as u8 } else { 0 }
+            let ds = d * sc[k / n] as f32;
+            if ds > 0.0 { (((x[k] + dmin * mn[k / n] as f32) / ds).round() as i32).clamp(0, qmax) as u8 } else { 0 }
         })
         .collect();
+    (d, dmin, sc, mn, q)
+}
+
+/// One Q2_K super-block: 16 sub-blocks of 16, 4-bit sc and mn, 2-bit q.
+fn quantize_q2_k(x: &[f32], out: &mut Vec<u8>) {
+    let (d, dmin, sc, mn, q) = k_scales_and_quants(x, 16, 3, 15);
+    out.extend((0..16).map(|g| sc[g] | mn[g] << 4));
+    // weight 128n + 32j + 16h + l at bits 2j of byte 32n + 16h + l
+    let mut qs = [0u8; 64];
+    for (e, &v) in q.iter().enumerate() {
+        let (n, j, hl) = (e / 128, (e % 128) / 32, e % 32);
+        qs[32 * n + hl] |= v << (2 * j);
+    }
+    out.extend(qs);
+    out.extend(f32_to_f16(d).to_le_bytes());
+    out.extend(f32_to_f16(dmin).to_le_bytes());
+}
+
+/// One Q3_K super-block: 16 sub-blocks of 16, signed 6-bit scales, q − 4 in −4..=3.
+fn quantize_q3_k(x: &[f32], out: &mut Vec<u8>) {
+    let scale: Vec<f32> = x.chunks(16).map(|sub| sub.iter().fold(0f32, |m, v| m.max(v.abs())) / 4.0).collect();
+    let d = f16_to_f32(f32_to_f16(scale.iter().copied().fold(0f32, f32::max) / 31.0));
+    let sc: Vec<i32> = scale.iter().map(|&v| if d > 0.0 { ((v / d).round() as i32).clamp(-32, 31) } else { 0 }).collect();
+    let (mut hmask, mut qs, mut packed) = ([0u8; 32], [0u8; 64], [0u8; 12]);
+    for e in 0..256 {
+        let ds = d * sc[e / 16] as f32;
+        let u = if ds != 0.0 { ((x[e] / ds).round() as i32).clamp(-4, 3) + 4 } else { 4 } as u8; // 0..7
+        let (n, j, hl) = (e / 128, (e % 128) / 32, e % 32);
+        qs[32 * n + hl] |= (u & 3) << (2 * j);
+        hmask[hl] |= (u >> 2) << (4 * n + j);
+    }
+    // scale k + 32: low 4 bits in the nibbles of bytes 0..7, high 2 bits in bytes 8..11
+    for (k, &v) in sc.iter().enumerate() {
+        let u = (v + 32) as u8;
+        packed[k % 8] |= (u & 15) << (4 * (k / 8));
+        packed[8 + k % 4] |= (u >> 4) << (2 * (k / 4));
+    }
+    out.extend(hmask);
+    out.extend(qs);
+    out.extend(packed);
+    out.extend(f32_to_f16(d).to_le_bytes());
+}
+
+/// One Q4_K (or, with `five`, Q5_K) super-block: w = d·sc·q − dmin·m per 32 weights, 6-bit sc
+/// and m, 4-bit (5-bit) q.
+fn quantize_q4_5_k(x: &[f32], five: bool, out: &mut Vec<u8>) {
+    let (d, dmin, sc, mn, q) = k_scales_and_quants(x, 32, if five { 31 } else { 15 }, 63);
     out.extend(f32_to_f16(d).to_le_bytes());
     out.extend(f32_to_f16(dmin).to_le_bytes());
     // ggml's get_scale_min_k4 packing: sub-blocks 0..3 in bytes 0..7, the high ones split around them.
@@ -475,9 +532,13 @@ fn quantize_q4_k(x: &[f32], out: &mut Vec<u8>) {
         packed[j + 8] = (sc[j + 4] & 15) | (mn[j + 4] & 15) << 4;
     }
     out.extend(packed);
+    if five {
+        // bit 4 of weight 64c + 32h + l at bit 2c + h of qh[l]
+        out.extend((0..32).map(|l| (0..8).fold(0u8, |b, s| b | ((q[32 * s + l] >> 4) & 1) << s)));
+    }
     // weights 64c .. 64c+31 in the low nibbles of bytes 32c .., 64c+32 .. in the high ones
     for c in 0..4 {
-        out.extend((0..32).map(|l| q[64 * c + l] | q[64 * c + 32 + l] << 4));
+        out.extend((0..32).map(|l| (q[64 * c + l] & 15) | (q[64 * c + 32 + l] & 15) << 4));
     }
 }
 
