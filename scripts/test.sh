@@ -13,6 +13,8 @@ cd "$root"
 # (seconds; no llama.cpp build: the K-quant files are committed). About 30 s on a fresh machine.
 ./scripts/fetch-gemma3.sh
 ./parity/setup-reference.sh --gguf-only
+# The pinned official OpenAI SDK in tests/openai_sdk/.venv, which tests/openai_sdk.rs drives the worker with.
+./tests/openai_sdk/setup.sh
 cargo build --all-targets --locked
 WORKER_ORCD_REQUIRE_MODEL=1 cargo test --locked -- --test-threads=1
 # The CUDA backend must compile on every run (no GPU here: the GPU tests print why they skip, and
