@@ -4,7 +4,13 @@
 Single-job mode (default): time to first token, decode tokens/s and cancel latency, over --runs jobs each.
 Starts the release binary on the test model (CPU). Prints a markdown table (medians, min, max).
 
-  scripts/bench_http.py [--threads N] [--runs 5] [--binary target/release/worker-orcd]
+  scripts/bench_http.py [--threads N] [--runs 5] [--binary target/release/worker-orcd] [--endpoint execute]
+
+--endpoint chat drives the same jobs through the OpenAI-compatible /v1/chat/completions (streamed, the prompt as
+`messages` that the chat template renders to the same tokens, `max_tokens`, `temperature: 0`); tokens are the
+final usage chunk's completion_tokens (`stream_options.include_usage`), first/last token the arrivals of the first
+and last chunks with content, cancel through POST /cancel with the response's id. --endpoint both alternates the
+two endpoints run by run (the order swapping each run) on one worker and prints them side by side with the ratio.
 
 Concurrency mode (--concurrency 1,2,4,8,16): worker-orcd next to llama.cpp's llama-server, same model, same
 --threads, one engine at a time (never both running). For each N, each engine is started fresh with N slots
@@ -94,6 +100,30 @@ class Stream:
                 data += line[5:].lstrip(" ")
 
 
+class ChatStream:
+    """One streamed /v1/chat/completions call; yields (chunk, t_received) per `data:` line, up to `[DONE]`."""
+
+    def __init__(self, port, body):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        self.t_sent = time.perf_counter()
+        self.conn.request("POST", "/v1/chat/completions", json.dumps(dict(body, stream=True)),
+                          {"content-type": "application/json"})
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200, self.resp.read()
+
+    def chunks(self):
+        while True:
+            line = self.resp.readline()
+            if not line:
+                return
+            line = line.decode().rstrip("\r\n")
+            if line.startswith("data:"):
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    return
+                yield json.loads(data), time.perf_counter()
+
+
 def post(port, path, body):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     c.request("POST", path, json.dumps(body), {"content-type": "application/json"})
@@ -102,12 +132,97 @@ def post(port, path, body):
     return r.status
 
 
+STORY = "Write a short story about a lighthouse."
+# As messages, rendered by SmolLM2's template, this is exactly CHAT.format(STORY): the same prompt tokens.
+STORY_MESSAGES = [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": STORY}]
+COUNT_MESSAGES = [{"role": "user", "content": "Count from 1 to 2000, separated by commas."}]
+
+
+def execute_job(port, n):
+    """/execute: one 128-token greedy job, then one cancelled after 5 tokens. Returns the measures of the run."""
+    s = Stream(port, {"job_id": f"gen-{n}", "prompt": CHAT.format(STORY), "max_tokens": 128, "temperature": 0})
+    first = last = started = end = None
+    count = 0
+    for ev, data, t in s.events():
+        if ev == "started":
+            started = data
+        elif ev == "token":
+            count += 1
+            first = first or t
+            last = t
+        elif ev in ("end", "error"):
+            end = data
+    out = {"ttft": (first - s.t_sent) * 1000, "server_tps": end["decode_tokens_per_s"], "tokens": count,
+           "prompt_tokens": started["prompt_tokens"]}
+    if count > 1:
+        out["client_tps"] = (count - 1) / (last - first)
+
+    s = Stream(port, {"job_id": f"cancel-{n}", "prompt": LONG, "max_tokens": 2000, "temperature": 0})
+    it = s.events()
+    tokens = 0
+    for ev, data, t in it:
+        if ev == "token":
+            tokens += 1
+            if tokens == 5:
+                break
+    t_cancel = time.perf_counter()
+    assert post(port, "/cancel", {"job_id": f"cancel-{n}"}) == 202
+    for ev, data, t in it:
+        if ev == "error":
+            assert data["code"] == "CANCELLED", data
+            out["cancel"] = (t - t_cancel) * 1000
+            break
+    return out
+
+
+def chat_job(port, model, n):
+    """/v1/chat/completions, streamed: the same two jobs. Tokens are the usage chunk's completion_tokens; first and
+    last are the arrivals of the first and last chunks with non-empty content (held-back text joins a later
+    chunk, so chunks can be fewer than tokens)."""
+    s = ChatStream(port, {"model": model, "messages": STORY_MESSAGES, "max_tokens": 128, "temperature": 0,
+                          "stream_options": {"include_usage": True}})
+    first = last = usage = None
+    for chunk, t in s.chunks():
+        assert "error" not in chunk, chunk
+        if chunk.get("usage"):
+            usage = chunk["usage"]
+        if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+            first = first or t
+            last = t
+    count = usage["completion_tokens"]
+    out = {"ttft": (first - s.t_sent) * 1000, "tokens": count, "prompt_tokens": usage["prompt_tokens"]}
+    if count > 1:
+        out["client_tps"] = (count - 1) / (last - first)
+
+    s = ChatStream(port, {"model": model, "messages": COUNT_MESSAGES, "max_tokens": 2000, "temperature": 0})
+    it = s.chunks()
+    contents, job_id = 0, None
+    for chunk, t in it:
+        job_id = chunk["id"]
+        if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+            contents += 1
+            if contents == 5:
+                break
+    t_cancel = time.perf_counter()
+    assert post(port, "/cancel", {"job_id": job_id}) == 202
+    for chunk, t in it:
+        if "error" in chunk:
+            assert chunk["error"]["code"] == "cancelled", chunk
+            out["cancel"] = (t - t_cancel) * 1000
+            break
+    return out
+
+
 def single_job_bench(args):
-    """The original mode: one job at a time against worker-orcd only."""
+    """One job at a time against worker-orcd only, through /execute, /v1/chat/completions, or both alternating
+    (each run measures one endpoint then the other, the order swapping every run)."""
     port = free_port()
     worker = subprocess.Popen([args.binary, "--worker-id", "00000000-0000-4000-8000-000000000001", "--model", args.model,
                                "--device", "cpu", "--port", str(port), "--threads", str(args.threads)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoints = {"execute": ["execute"], "chat": ["chat"], "both": ["execute", "chat"]}[args.endpoint]
+    model = os.path.basename(args.model)
+    runs = {e: [] for e in endpoints}
     try:
         t0 = time.time()
         while True:
@@ -122,62 +237,57 @@ def single_job_bench(args):
                 sys.exit("worker did not become healthy")
             time.sleep(0.05)
 
-        ttft, client_tps, server_tps, cancel = [], [], [], []
         for n in range(args.runs + 1):  # run 0 warms up
-            s = Stream(port, {"job_id": f"gen-{n}", "prompt": CHAT.format("Write a short story about a lighthouse."),
-                              "max_tokens": 128, "temperature": 0})
-            first = last = None
-            count = 0
-            end = None
-            for ev, data, t in s.events():
-                if ev == "token":
-                    count += 1
-                    first = first or t
-                    last = t
-                elif ev in ("end", "error"):
-                    end = data
-            if n == 0:
-                continue
-            ttft.append((first - s.t_sent) * 1000)
-            if count > 1:
-                client_tps.append((count - 1) / (last - first))
-            server_tps.append(end["decode_tokens_per_s"])
-
-            s = Stream(port, {"job_id": f"cancel-{n}", "prompt": LONG, "max_tokens": 2000, "temperature": 0})
-            it = s.events()
-            tokens = 0
-            for ev, data, t in it:
-                if ev == "token":
-                    tokens += 1
-                    if tokens == 5:
-                        break
-            t_cancel = time.perf_counter()
-            assert post(port, "/cancel", {"job_id": f"cancel-{n}"}) == 202
-            for ev, data, t in it:
-                if ev == "error":
-                    assert data["code"] == "CANCELLED", data
-                    cancel.append((t - t_cancel) * 1000)
-                    break
+            order = endpoints if n % 2 == 0 else endpoints[::-1]
+            for e in order:
+                out = execute_job(port, n) if e == "execute" else chat_job(port, model, n)
+                if n > 0:
+                    runs[e].append(out)
     finally:
         worker.terminate()
         worker.wait(timeout=60)
 
+    def values(e, key):
+        return [r[key] for r in runs[e] if key in r]
+
     def row(name, xs, unit):
         return f"| {name} | {statistics.median(xs):.1f} | {min(xs):.1f} | {max(xs):.1f} | {unit} |"
 
-    cpu = "unknown"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     commit = git_commit()
-    print(f"machine: {cpu}, {args.threads} threads; date: {time.strftime('%Y-%m-%d')}; commit: {commit}; runs: {args.runs}\n")
-    print("| measure (through HTTP) | median | min | max | unit |")
+    print(f"machine: {cpu_model()}, {args.threads} threads; date: {time.strftime('%Y-%m-%d')}; commit: {commit}; "
+          f"runs: {args.runs}\n")
+    if args.endpoint == "execute":
+        print("| measure (through HTTP) | median | min | max | unit |")
+        print("| --- | ---: | ---: | ---: | --- |")
+        print(row("time to first token (chat prompt, ~30 tokens)", values("execute", "ttft"), "ms"))
+        print(row("decode, client side (token events/s after the first)", values("execute", "client_tps"), "tok/s"))
+        print(row("decode, server's end event", values("execute", "server_tps"), "tok/s"))
+        print(row("cancel latency (POST /cancel → error event)", values("execute", "cancel"), "ms"))
+        return
+    if args.endpoint == "chat":
+        print("| measure (through /v1/chat/completions, streamed) | median | min | max | unit |")
+        print("| --- | ---: | ---: | ---: | --- |")
+        print(row("time to first content chunk (chat prompt, ~30 tokens)", values("chat", "ttft"), "ms"))
+        print(row("decode, client side (usage tokens after the first / content time)", values("chat", "client_tps"),
+                  "tok/s"))
+        print(row("cancel latency (POST /cancel → error chunk)", values("chat", "cancel"), "ms"))
+        return
+
+    def cell(xs):
+        return f"{statistics.median(xs):.1f} ({min(xs):.1f}–{max(xs):.1f})"
+
+    ptoks = {e: sorted(set(values(e, "prompt_tokens"))) for e in endpoints}
+    toks = {e: sorted(set(values(e, "tokens"))) for e in endpoints}
+    print(f"prompt tokens: /execute {ptoks['execute']}, chat {ptoks['chat']}; generated tokens: /execute "
+          f"{toks['execute']}, chat {toks['chat']}\n")
+    print("| measure (single job, median (min–max)) | /execute | /v1/chat/completions | chat / execute | unit |")
     print("| --- | ---: | ---: | ---: | --- |")
-    print(row("time to first token (chat prompt, ~30 tokens)", ttft, "ms"))
-    print(row("decode, client side (token events/s after the first)", client_tps, "tok/s"))
-    print(row("decode, server's end event", server_tps, "tok/s"))
-    print(row("cancel latency (POST /cancel → error event)", cancel, "ms"))
+    for name, key, unit in [("time to first token", "ttft", "ms"),
+                            ("decode, client side (tokens after the first / their time)", "client_tps", "tok/s"),
+                            ("cancel latency (POST /cancel → error)", "cancel", "ms")]:
+        a, b = values("execute", key), values("chat", key)
+        print(f"| {name} | {cell(a)} | {cell(b)} | {statistics.median(b) / statistics.median(a):.3f} | {unit} |")
+    print(f"| decode, server's end event | {cell(values('execute', 'server_tps'))} | — | — | tok/s |")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -748,6 +858,9 @@ def main():
     ap.add_argument("--model", default=os.path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--runs", type=int, default=None, help="rounds per measurement (default 5; 3 with --concurrency)")
+    ap.add_argument("--endpoint", choices=("execute", "chat", "both"), default="execute",
+                    help="single-job mode: drive /execute (default), /v1/chat/completions, or both alternating "
+                    "with the figures side by side")
     ap.add_argument("--concurrency", metavar="N,N,...", help="concurrency mode: worker-orcd next to llama-server")
     ap.add_argument("--llama-server", metavar="PATH", help=f"llama-server binary (default {LLAMA_SERVER_DEFAULT} "
                     "when it exists)")
