@@ -15,7 +15,7 @@ pub async fn require_api_key(State(state): State<Arc<AppState>>, req: Request, n
     if let Some(key) = &state.api_key {
         let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
-            state.metrics.outcome("rejected_unauthorized");
+            state.metrics.outcome(crate::engine::job::Endpoint::Execute, "rejected_unauthorized");
             return ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token").into_response();
         }
     }

@@ -8,7 +8,9 @@ pub mod cancel;
 pub mod error;
 pub mod execute;
 pub mod health;
+pub mod job_handle;
 pub mod request;
+pub mod submit;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
