@@ -173,6 +173,9 @@ impl<'e, 'm> Scheduler<'e, 'm> {
                 self.ctx.set_log_tag(seq, &cand.job.spec.job_id)?;
             }
             let mut sampler = Sampler::new(cand.job.spec.sampling, self.ctx.n_vocab())?;
+            if !cand.job.spec.logit_bias.is_empty() {
+                sampler.set_logit_bias(&cand.job.spec.logit_bias)?;
+            }
             for &t in &cand.prompt {
                 sampler.accept(t)?;
             }
