@@ -334,7 +334,7 @@ impl<'e, 'm> Scheduler<'e, 'm> {
             if before == 0 {
                 engine.metrics.time_to_first_token.observe(r.job.control.accepted_at.elapsed().as_secs_f64());
             }
-            if let Err(e) = r.sampler.accept(token) {
+            if let Err(e) = r.sampler.accept_output(token) {
                 return Some(Outcome::Failed(ErrorCode::Internal, format!("sampler history: {e}")));
             }
         }

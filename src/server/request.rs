@@ -118,7 +118,7 @@ pub fn parse(body: &[u8], limits: &Limits, chat: &ChatSupport) -> Result<JobSpec
         job_id,
         prompt,
         max_tokens,
-        sampling: SamplerParams { temperature, top_k, top_p, min_p, repetition_penalty, seed },
+        sampling: SamplerParams { temperature, top_k, top_p, min_p, repetition_penalty, seed, presence_penalty: 0.0, frequency_penalty: 0.0 },
         stop,
     })
 }
