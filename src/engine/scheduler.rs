@@ -325,7 +325,7 @@ impl<'e, 'm> Scheduler<'e, 'm> {
             if before == 0 {
                 engine.metrics.first_token(r.job.control.endpoint, r.job.control.accepted_at.elapsed().as_secs_f64());
             }
-            if let Err(e) = r.sampler.accept(token) {
+            if let Err(e) = r.sampler.accept_output(token) {
                 return Some(Outcome::Failed(ErrorCode::Internal, format!("sampler history: {e}")));
             }
         }

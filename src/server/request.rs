@@ -114,7 +114,7 @@ pub fn parse(body: &[u8], limits: &Limits) -> Result<AdmissionRequest, ApiError>
         job_id,
         input,
         max_tokens,
-        sampling: SamplerParams { temperature, top_k, top_p, min_p, repetition_penalty, seed, ..Default::default() },
+        sampling: SamplerParams { temperature, top_k, top_p, min_p, repetition_penalty, seed, presence_penalty: 0.0, frequency_penalty: 0.0 },
         logit_bias: Vec::new(),
         stop,
         logprobs: None,
