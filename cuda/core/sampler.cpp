@@ -56,7 +56,7 @@ void Sampler::accept_output(int32_t token) {
 void Sampler::set_logit_bias(const int32_t *ids, const float *bias, int32_t n) {
     if (n < 0) fail(WC_ERR_INVALID_ARGUMENT, strfmt("sampler: logit_bias count %d is negative", n));
     std::vector<std::pair<int32_t, float>> next;
-    next.reserve(n);
+    next.reserve(std::min(n, n_vocab_));  // more entries than ids must repeat one
     for (int32_t i = 0; i < n; ++i) {
         if (ids[i] < 0 || ids[i] >= n_vocab_) {
             fail(WC_ERR_INVALID_ARGUMENT, strfmt("sampler: logit_bias id %d is outside [0, %d)", ids[i], n_vocab_));
