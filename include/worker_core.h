@@ -288,8 +288,9 @@ wc_status wc_context_logits(const wc_context *ctx, int32_t row, const float **ou
 wc_status wc_context_sample(wc_context *ctx, int32_t row, wc_sampler *sampler, int32_t *token_out);
 
 /* ---------------------------------------------------------------------------------------------
- * Sampler: the next token from a row of logits (.specs/sampling.md). Fixed order: repetition
- * penalty, then greedy (temperature 0) or top-k, top-p, min-p, temperature and a SplitMix64 draw.
+ * Sampler: the next token from a row of logits (.specs/sampling.md). Fixed order: logit bias,
+ * repetition penalty, presence/frequency penalties, then greedy (temperature 0) or top-k, top-p,
+ * min-p, temperature and a SplitMix64 draw.
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct wc_sampler_params {
@@ -299,9 +300,12 @@ typedef struct wc_sampler_params {
     float min_p;              /* [0, 1); 0 = off */
     float repetition_penalty; /* > 0; 1 = off */
     uint64_t seed;
+    float presence_penalty;   /* [-2, 2]; 0 = off; subtracted once from each id generated so far */
+    float frequency_penalty;  /* [-2, 2]; 0 = off; times how often each id was generated so far */
 } wc_sampler_params;
 
-/* temperature 1, top_k 0, top_p 1, min_p 0, repetition_penalty 1, seed 0 */
+/* temperature 1, top_k 0, top_p 1, min_p 0, repetition_penalty 1, seed 0, presence_penalty 0,
+ * frequency_penalty 0 */
 wc_sampler_params wc_sampler_default_params(void);
 
 /* INVALID_ARGUMENT for out-of-range parameters; the message is in wc_last_error(). */
@@ -309,13 +313,25 @@ wc_status wc_sampler_create(const wc_sampler_params *params, int32_t n_vocab, wc
 void wc_sampler_free(wc_sampler *sampler);
 const char *wc_sampler_last_error(const wc_sampler *sampler);
 
-/* Adds a token (prompt or generated) to the repetition-penalty history. */
+/* Adds a context (prompt) token to the repetition-penalty history. INVALID_ARGUMENT for an id
+ * outside [0, n_vocab). */
 wc_status wc_sampler_accept(wc_sampler *sampler, int32_t token);
+
+/* Adds a generated token: to the repetition-penalty history, as wc_sampler_accept does, and to
+ * the output counts the presence/frequency penalties use. INVALID_ARGUMENT as wc_sampler_accept. */
+wc_status wc_sampler_accept_output(wc_sampler *sampler, int32_t token);
+
+/* Replaces the logit bias with n pairs (ids[i], bias[i]), added to those logits before anything
+ * else; n = 0 clears it (ids and bias may then be NULL). INVALID_ARGUMENT, changing nothing, for
+ * n < 0, NULL arrays with n > 0, an id outside [0, n_vocab), a bias not finite or outside
+ * [-100, 100], or an id listed twice. */
+wc_status wc_sampler_set_logit_bias(wc_sampler *sampler, const int32_t *ids, const float *bias, int32_t n);
 
 /* Picks a token from n_vocab logits. Does not accept it: the caller does, once it is kept. */
 wc_status wc_sampler_sample(wc_sampler *sampler, const float *logits, int32_t n_vocab, int32_t *out_token);
 
-/* Clears the history and restarts the RNG from `seed`. */
+/* Clears the history and the output counts and restarts the RNG from `seed`; keeps the logit
+ * bias. */
 void wc_sampler_reset(wc_sampler *sampler, uint64_t seed);
 
 #ifdef __cplusplus

@@ -6,6 +6,7 @@
 //! Data path: cli -> tokenizer -> ffi (the only `unsafe`) -> C ABI (include/worker_core.h) -> the
 //! C++ core in cuda/ (GGUF loader, model adapters, CPU and CUDA backends).
 
+pub mod admission;
 pub mod backend_report;
 pub mod chat;
 pub mod civil_date;

@@ -1,12 +1,17 @@
 //! Prometheus metrics of the worker (served at GET /metrics), registered once per process.
 
-use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+use crate::engine::job::Endpoint;
 
 pub struct Metrics {
     registry: Registry,
-    /// Finished or refused /execute requests by outcome: completed, cancelled, the error codes in
-    /// lower case (context_length_exceeded, …), or rejected_<reason> for HTTP-level refusals.
+    /// Finished or refused requests of every endpoint by outcome: completed, cancelled, the error
+    /// codes in lower case (context_length_exceeded, …), or rejected_<reason> for HTTP-level refusals.
     pub requests: IntCounterVec,
+    /// The same, by endpoint (/execute, /v1/completions, /v1/chat/completions) and outcome.
+    pub endpoint_requests: IntCounterVec,
+    pub endpoint_time_to_first_token: HistogramVec,
     pub prompt_tokens: IntCounter,
     pub generated_tokens: IntCounter,
     pub time_to_first_token: Histogram,
@@ -31,7 +36,15 @@ const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new_custom(Some("worker".into()), None).expect("metrics registry");
-        let requests = IntCounterVec::new(Opts::new("requests_total", "Execute requests by outcome"), &["outcome"]).unwrap();
+        let requests = IntCounterVec::new(Opts::new("requests_total", "Requests of every endpoint by outcome"), &["outcome"]).unwrap();
+        let endpoint_requests =
+            IntCounterVec::new(Opts::new("endpoint_requests_total", "Requests by endpoint and outcome"), &["endpoint", "outcome"]).unwrap();
+        let endpoint_time_to_first_token = HistogramVec::new(
+            HistogramOpts::new("endpoint_time_to_first_token_seconds", "From request accepted to first token, by endpoint")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            &["endpoint"],
+        )
+        .unwrap();
         let prompt_tokens = IntCounter::new("prompt_tokens_total", "Prompt tokens evaluated").unwrap();
         let generated_tokens = IntCounter::new("generated_tokens_total", "Tokens generated and streamed").unwrap();
         let time_to_first_token = Histogram::with_opts(
@@ -62,6 +75,8 @@ impl Metrics {
         .unwrap();
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(endpoint_requests.clone()),
+            Box::new(endpoint_time_to_first_token.clone()),
             Box::new(prompt_tokens.clone()),
             Box::new(generated_tokens.clone()),
             Box::new(time_to_first_token.clone()),
@@ -82,6 +97,8 @@ impl Metrics {
         Metrics {
             registry,
             requests,
+            endpoint_requests,
+            endpoint_time_to_first_token,
             prompt_tokens,
             generated_tokens,
             time_to_first_token,
@@ -99,8 +116,16 @@ impl Metrics {
         }
     }
 
-    pub fn outcome(&self, outcome: &str) {
+    /// A request of `endpoint` ended (or was refused) with `outcome`.
+    pub fn outcome(&self, endpoint: Endpoint, outcome: &str) {
         self.requests.with_label_values(&[outcome]).inc();
+        self.endpoint_requests.with_label_values(&[endpoint.as_str(), outcome]).inc();
+    }
+
+    /// A job of `endpoint` sent its first token `seconds` after it was accepted.
+    pub fn first_token(&self, endpoint: Endpoint, seconds: f64) {
+        self.time_to_first_token.observe(seconds);
+        self.endpoint_time_to_first_token.with_label_values(&[endpoint.as_str()]).observe(seconds);
     }
 
     /// The text exposition format.

@@ -351,6 +351,8 @@ wc_sampler_params wc_sampler_default_params(void) {
     p.min_p = 0.0f;
     p.repetition_penalty = 1.0f;
     p.seed = 0;
+    p.presence_penalty = 0.0f;
+    p.frequency_penalty = 0.0f;
     return p;
 }
 
@@ -366,6 +368,8 @@ wc_status wc_sampler_create(const wc_sampler_params *params, int32_t n_vocab, wc
         sp.min_p = p.min_p;
         sp.repetition_penalty = p.repetition_penalty;
         sp.seed = p.seed;
+        sp.presence_penalty = p.presence_penalty;
+        sp.frequency_penalty = p.frequency_penalty;
         auto s = std::make_unique<wc_sampler>();
         s->impl = std::make_unique<wc::Sampler>(sp, n_vocab);
         *out = s.release();
@@ -379,6 +383,17 @@ const char *wc_sampler_last_error(const wc_sampler *sampler) { return sampler ? 
 wc_status wc_sampler_accept(wc_sampler *sampler, int32_t token) {
     if (!sampler) return null_arg(&g_last_error, "sampler");
     return guarded(&sampler->last_error, [&] { sampler->impl->accept(token); });
+}
+
+wc_status wc_sampler_accept_output(wc_sampler *sampler, int32_t token) {
+    if (!sampler) return null_arg(&g_last_error, "sampler");
+    return guarded(&sampler->last_error, [&] { sampler->impl->accept_output(token); });
+}
+
+wc_status wc_sampler_set_logit_bias(wc_sampler *sampler, const int32_t *ids, const float *bias, int32_t n) {
+    if (!sampler) return null_arg(&g_last_error, "sampler");
+    if (n > 0 && (!ids || !bias)) return null_arg(&sampler->last_error, "ids/bias");
+    return guarded(&sampler->last_error, [&] { sampler->impl->set_logit_bias(ids, bias, n); });
 }
 
 wc_status wc_sampler_sample(wc_sampler *sampler, const float *logits, int32_t n_vocab, int32_t *out_token) {

@@ -28,7 +28,11 @@ Sampler::Sampler(const SamplerParams &params, int32_t n_vocab) : p_(params), n_v
     if (!std::isfinite(p_.repetition_penalty) || !(p_.repetition_penalty > 0)) {
         bad("sampler: repetition_penalty must be finite and > 0");
     }
+    // The range OpenAI documents; !(x >= a && x <= b) also refuses NaN.
+    if (!(p_.presence_penalty >= -2 && p_.presence_penalty <= 2)) bad("sampler: presence_penalty must be finite and in [-2, 2]");
+    if (!(p_.frequency_penalty >= -2 && p_.frequency_penalty <= 2)) bad("sampler: frequency_penalty must be finite and in [-2, 2]");
     seen_.assign(n_vocab, 0);
+    out_count_.assign(n_vocab, 0);
     work_.resize(n_vocab);
     cand_.reserve(n_vocab);
     weight_.reserve(n_vocab);
@@ -44,16 +48,60 @@ void Sampler::accept(int32_t token) {
     }
 }
 
+void Sampler::accept_output(int32_t token) {
+    accept(token);  // checks the range
+    if (out_count_[token]++ == 0) output_.push_back(token);
+}
+
+void Sampler::set_logit_bias(const int32_t *ids, const float *bias, int32_t n) {
+    if (n < 0) fail(WC_ERR_INVALID_ARGUMENT, strfmt("sampler: logit_bias count %d is negative", n));
+    std::vector<std::pair<int32_t, float>> next;
+    next.reserve(std::min(n, n_vocab_));  // more entries than ids must repeat one
+    for (int32_t i = 0; i < n; ++i) {
+        if (ids[i] < 0 || ids[i] >= n_vocab_) {
+            fail(WC_ERR_INVALID_ARGUMENT, strfmt("sampler: logit_bias id %d is outside [0, %d)", ids[i], n_vocab_));
+        }
+        if (!(bias[i] >= -100 && bias[i] <= 100)) {
+            fail(WC_ERR_INVALID_ARGUMENT,
+                 strfmt("sampler: logit_bias for id %d is %g, must be finite and in [-100, 100]", ids[i], (double)bias[i]));
+        }
+        next.emplace_back(ids[i], bias[i]);
+    }
+    std::sort(next.begin(), next.end(), [](const auto &a, const auto &b) { return a.first < b.first; });
+    for (size_t i = 1; i < next.size(); ++i) {
+        if (next[i].first == next[i - 1].first) {
+            fail(WC_ERR_INVALID_ARGUMENT, strfmt("sampler: logit_bias lists id %d more than once", next[i].first));
+        }
+    }
+    bias_ = std::move(next);
+}
+
 void Sampler::reset(uint64_t seed) {
     for (int32_t t : history_) seen_[t] = 0;
     history_.clear();
+    for (int32_t t : output_) out_count_[t] = 0;
+    output_.clear();
     rng_ = SplitMix64(seed);
+}
+
+void Sampler::apply_logit_bias() {
+    for (const auto &[id, b] : bias_) work_[id] += b;
 }
 
 void Sampler::apply_penalty() {
     const float r = p_.repetition_penalty;
     if (r == 1.0f) return;
     for (int32_t t : history_) work_[t] = work_[t] > 0 ? work_[t] / r : work_[t] * r;
+}
+
+// OpenAI's definition: l -= c * frequency_penalty + (c > 0) * presence_penalty. In double: c * f
+// is exact there (c < 2^29), so the result does not depend on whether the compiler fuses it.
+void Sampler::apply_presence_frequency() {
+    if (p_.presence_penalty == 0.0f && p_.frequency_penalty == 0.0f) return;
+    for (int32_t t : output_) {
+        const double penalty = (double)out_count_[t] * (double)p_.frequency_penalty + (double)p_.presence_penalty;
+        work_[t] = (float)((double)work_[t] - penalty);
+    }
 }
 
 // Candidate order: logit descending, ties to the lower id.
@@ -70,7 +118,9 @@ int32_t Sampler::sample(const float *logits, int32_t n_vocab) {
     if (n_vocab != n_vocab_) fail(WC_ERR_INVALID_ARGUMENT, strfmt("sampler: %d logits given, vocabulary is %d", n_vocab, n_vocab_));
     const float neg_inf = -std::numeric_limits<float>::infinity();
     for (int32_t i = 0; i < n_vocab; ++i) work_[i] = std::isnan(logits[i]) ? neg_inf : logits[i];
+    apply_logit_bias();
     apply_penalty();
+    apply_presence_frequency();
 
     if (p_.temperature == 0.0f) {
         int32_t best = 0;

@@ -57,9 +57,12 @@ pub struct DaemonArgs {
     /// Jobs that may wait behind the running one; more get 503 QUEUE_FULL.
     #[arg(long, default_value_t = 16)]
     pub queue_depth: usize,
-    /// Require `Authorization: Bearer <key>` on /execute and /cancel.
+    /// Require `Authorization: Bearer <key>` on /execute, /cancel and /v1/*.
     #[arg(long, env = "WORKER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// The model's name in the OpenAI API (`model` of requests, /v1/models); default: the file name.
+    #[arg(long)]
+    pub served_model_name: Option<String>,
     /// Append every evaluated position's logits (tagged with job_id and step) to this file.
     #[arg(long, env = "WORKER_LOGIT_LOG")]
     pub logit_log: Option<PathBuf>,
@@ -127,6 +130,7 @@ pub struct DaemonConfig {
     pub inference_timeout: Duration,
     pub queue_depth: usize,
     pub api_key: Option<String>,
+    pub served_model_name: Option<String>,
     pub logit_log: Option<PathBuf>,
     pub log_prompts: bool,
     pub log_format: LogFormat,
@@ -221,6 +225,9 @@ impl DaemonArgs {
         if self.api_key.as_deref() == Some("") {
             return Err("--api-key must not be empty".into());
         }
+        if self.served_model_name.as_deref().is_some_and(|n| n.is_empty() || n.chars().any(char::is_control)) {
+            return Err("--served-model-name must be a non-empty name without control characters".into());
+        }
         Ok(DaemonConfig {
             worker_id,
             model,
@@ -237,6 +244,7 @@ impl DaemonArgs {
             inference_timeout: Duration::from_secs(self.inference_timeout_sec),
             queue_depth: self.queue_depth,
             api_key: self.api_key,
+            served_model_name: self.served_model_name,
             logit_log: self.logit_log,
             log_prompts: self.log_prompts,
             log_format: self.log_format,

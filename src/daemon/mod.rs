@@ -3,6 +3,7 @@
 //! `loading` with progress), and that thread then runs jobs until shutdown.
 
 pub mod args;
+mod fingerprint;
 mod logging;
 mod memory;
 
@@ -59,8 +60,9 @@ async fn serve(cfg: DaemonConfig) -> i32 {
         Device::Cpu => "cpu",
         Device::Gpu(_) => "cuda",
     };
-    let state =
-        Arc::new(AppState::new(cfg.worker_id.clone(), cfg.model.clone(), backend, cfg.max_tokens_out, cfg.api_key.clone()));
+    let mut state = AppState::new(cfg.worker_id.clone(), cfg.model.clone(), backend, cfg.max_tokens_out, cfg.api_key.clone());
+    state.served_model_name = cfg.served_model_name.clone();
+    let state = Arc::new(state);
     tracing::info!(worker_id = %cfg.worker_id, model = %cfg.model.display(), backend, "listening on {}:{}", cfg.host, cfg.port);
 
     let cfg = Arc::new(cfg);
@@ -168,6 +170,8 @@ fn inference_thread(state: &Arc<AppState>, cfg: &DaemonConfig) {
         Err(e) => fail(format!("creating the context ({}): {}", ffi::status_name(e.kind), e.message)),
     };
     let _ = state.engine.set(engine.clone());
+    let _ = state.loaded_at.set(std::time::SystemTime::now().duration_since(std::time::SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+    fingerprint::compute_in_background(state.clone());
     state.set_load_progress(1.0);
     state.set_phase(Phase::Healthy);
     engine.run(ctx);

@@ -5,7 +5,7 @@
 
 use std::time::SystemTime;
 
-use super::job::{JobControl, JobEvent, StopReason};
+use super::job::{JobControl, JobEvent, StopReason, TokenLogprobs};
 use super::stop::{StopMatcher, StopOutcome};
 use crate::tokenizer::Tokenizer;
 use crate::utf8_stream::Utf8Stream;
@@ -22,10 +22,24 @@ pub enum Next {
 #[derive(Debug)]
 pub struct Gone;
 
+/// A token event not sent yet.
+struct Held {
+    text: String,
+    index: u32,
+    id: u32,
+    logprobs: Option<TokenLogprobs>,
+}
+
+impl Held {
+    fn event(self) -> JobEvent {
+        JobEvent::Token { text: self.text, index: self.index, id: self.id, logprobs: self.logprobs }
+    }
+}
+
 pub struct Generation {
     text: Utf8Stream,
     stops: StopMatcher,
-    deferred: Option<(String, u32, u32)>,
+    deferred: Option<Held>,
     pub tokens_out: u32,
     max_tokens: u32,
 }
@@ -36,7 +50,7 @@ impl Generation {
     }
 
     /// Streams a sampled token (an end-of-generation token is not streamed: it ends the job).
-    pub fn push(&mut self, token: u32, tokenizer: &Tokenizer, control: &JobControl) -> Result<Next, Gone> {
+    pub fn push(&mut self, token: u32, logprobs: Option<TokenLogprobs>, tokenizer: &Tokenizer, control: &JobControl) -> Result<Next, Gone> {
         if tokenizer.eog_ids().contains(&token) {
             return Ok(Next::Done(StopReason::Eos));
         }
@@ -45,10 +59,10 @@ impl Generation {
             StopOutcome::Continue(t) => (t, false),
             StopOutcome::Stopped(t) => (t, true),
         };
-        if let Some((t, i, id)) = self.deferred.take() {
-            send(control, JobEvent::Token { t, i, id })?;
+        if let Some(held) = self.deferred.take() {
+            send(control, held.event())?;
         }
-        let event = (released, self.tokens_out, token);
+        let event = Held { text: released, index: self.tokens_out, id: token, logprobs };
         self.tokens_out += 1;
         if stopped {
             self.deferred = Some(event);
@@ -57,7 +71,7 @@ impl Generation {
         if self.text.has_pending() || self.stops.is_holding() {
             self.deferred = Some(event);
         } else {
-            send(control, JobEvent::Token { t: event.0, i: event.1, id: event.2 })?;
+            send(control, event.event())?;
         }
         if self.tokens_out >= self.max_tokens {
             return Ok(Next::Done(StopReason::MaxTokens));
@@ -72,11 +86,11 @@ impl Generation {
         if reason != StopReason::StopSequence {
             let rest = self.stops.finish();
             if let Some(d) = self.deferred.as_mut() {
-                d.0.push_str(&rest);
+                d.text.push_str(&rest);
             }
         }
-        if let Some((t, i, id)) = self.deferred.take() {
-            send(control, JobEvent::Token { t, i, id })?;
+        if let Some(held) = self.deferred.take() {
+            send(control, held.event())?;
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
-//! A job as the engine sees it: validated request parameters in, events out, and the flags that
-//! any thread may set on it (cancel, timeout) and the inference thread reads.
+//! A job as the engine sees it: an admitted request in, events out, and the flags that any
+//! thread may set on it (cancel, timeout) and the inference thread reads.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,14 +10,41 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::ffi::SamplerParams;
 
-/// A request that passed validation (see server/request.rs).
+/// Which front end a job came from (metrics are labelled by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Execute,
+    Completions,
+    ChatCompletions,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Execute => "/execute",
+            Endpoint::Completions => "/v1/completions",
+            Endpoint::ChatCompletions => "/v1/chat/completions",
+        }
+    }
+}
+
+/// A job that passed admission (src/admission/): validated, rendered, tokenized and within its
+/// token budget. The engine runs it as given.
 #[derive(Debug, Clone)]
 pub struct JobSpec {
     pub job_id: String,
+    /// The prompt as text (the rendered conversation for `messages`), for --log-prompts.
     pub prompt: String,
+    /// The prompt as the model sees it.
+    pub prompt_tokens: Vec<i32>,
     pub max_tokens: u32,
     pub sampling: SamplerParams,
+    /// (token id, bias) pairs added to the logits before sampling.
+    pub logit_bias: Vec<(i32, f32)>,
     pub stop: Vec<String>,
+    /// Report each token's log-probability and this many top alternatives; None: no logprobs.
+    pub logprobs: Option<u32>,
+    pub endpoint: Endpoint,
 }
 
 /// Why a job ended with an `error` event (the stable codes of the HTTP contract).
@@ -52,12 +79,23 @@ pub enum StopReason {
     StopSequence,
 }
 
-/// What the SSE stream of a job carries, in order: Started, Token*, then End or Error.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
+/// A generated token's log-probability and its most likely alternatives (log-softmax of the
+/// logits the core computed for that position; engine/logprobs.rs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprobs {
+    pub logprob: f32,
+    /// (id, logprob), most likely first, ties to the lower id.
+    pub top: Vec<(u32, f32)>,
+}
+
+/// What the engine tells a front end about one job, in order: Started, Token*, then End or
+/// Error. Front ends encode it (server/execute.rs as the orchestrator's SSE, server/openai/ as
+/// OpenAI chunks); nothing here is a wire format.
+#[derive(Debug, Clone)]
 pub enum JobEvent {
-    Started { job_id: String, model: String, started_at: String, seed: u64, prompt_tokens: u32 },
-    Token { t: String, i: u32, id: u32 },
+    Started { started_at: String, seed: u64, prompt_tokens: u32 },
+    /// `text` is the token's piece (UTF-8-safe, possibly with held-back text of earlier tokens).
+    Token { text: String, index: u32, id: u32, logprobs: Option<TokenLogprobs> },
     End {
         tokens_out: u32,
         stop_reason: StopReason,
@@ -66,26 +104,16 @@ pub enum JobEvent {
         decode_tokens_per_s: f64,
         cached_prompt_tokens: u32,
     },
-    Error { code: &'static str, message: String },
+    Error { code: ErrorCode, message: String },
 }
 
 impl JobEvent {
-    /// The SSE `event:` name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            JobEvent::Started { .. } => "started",
-            JobEvent::Token { .. } => "token",
-            JobEvent::End { .. } => "end",
-            JobEvent::Error { .. } => "error",
-        }
-    }
-
     pub fn is_terminal(&self) -> bool {
         matches!(self, JobEvent::End { .. } | JobEvent::Error { .. })
     }
 
     pub fn error(code: ErrorCode, message: impl Into<String>) -> JobEvent {
-        JobEvent::Error { code: code.as_str(), message: message.into() }
+        JobEvent::Error { code, message: message.into() }
     }
 }
 
@@ -96,6 +124,7 @@ pub struct JobControl {
     /// The core's abort flag of the job's sequence: non-zero drops its rows at the next layer.
     pub abort: Arc<AtomicI32>,
     pub accepted_at: Instant,
+    pub endpoint: Endpoint,
     /// Set when the job starts running: started + --inference-timeout-sec.
     deadline: Mutex<Option<Instant>>,
     /// Where the events go. Whoever sends the terminal event takes it, so there is exactly one
@@ -104,8 +133,9 @@ pub struct JobControl {
 }
 
 impl JobControl {
-    pub fn new(events: UnboundedSender<JobEvent>) -> JobControl {
+    pub fn new(events: UnboundedSender<JobEvent>, endpoint: Endpoint) -> JobControl {
         JobControl {
+            endpoint,
             cancelled: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
             abort: Arc::new(AtomicI32::new(0)),

@@ -7,6 +7,7 @@
 
 pub mod generation;
 pub mod job;
+pub mod logprobs;
 pub mod queue;
 mod scheduler;
 pub mod stop;
@@ -114,7 +115,7 @@ impl Engine {
             return Err(SubmitError::Duplicate);
         }
         let id = spec.job_id.clone();
-        let control = Arc::new(JobControl::new(events));
+        let control = Arc::new(JobControl::new(events, spec.endpoint));
         match self.queue.push(Job { spec, control: control.clone() }) {
             Ok(()) => {
                 reg.insert(id, control);
@@ -231,7 +232,7 @@ impl Engine {
     /// Metrics of a job's end, counted before its terminal event goes out (a client that saw
     /// the event must find the job counted).
     fn count_end(&self, control: &JobControl, label: &str) {
-        self.metrics.outcome(label);
+        self.metrics.outcome(control.endpoint, label);
         self.metrics.request_duration.observe(control.accepted_at.elapsed().as_secs_f64());
     }
 
@@ -240,7 +241,7 @@ impl Engine {
     fn end_job(&self, job: &Job, terminal: JobEvent, log: &JobLog) {
         let label = match &terminal {
             JobEvent::End { .. } => "completed".to_string(),
-            JobEvent::Error { code, .. } => code.to_ascii_lowercase(),
+            JobEvent::Error { code, .. } => code.as_str().to_ascii_lowercase(),
             _ => unreachable!("end_job takes a terminal event"),
         };
         let error = match &terminal {

@@ -97,13 +97,23 @@ impl JobQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::job::{JobControl, JobSpec};
+    use crate::engine::job::{Endpoint, JobControl, JobSpec};
     use crate::ffi::SamplerParams;
 
     fn job(id: &str) -> Job {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let spec = JobSpec { job_id: id.into(), prompt: "p".into(), max_tokens: 1, sampling: SamplerParams::default(), stop: vec![] };
-        Job { spec, control: std::sync::Arc::new(JobControl::new(tx)) }
+        let spec = JobSpec {
+            job_id: id.into(),
+            prompt: "p".into(),
+            prompt_tokens: vec![1],
+            max_tokens: 1,
+            sampling: SamplerParams::default(),
+            logit_bias: vec![],
+            stop: vec![],
+            logprobs: None,
+            endpoint: Endpoint::Execute,
+        };
+        Job { spec, control: std::sync::Arc::new(JobControl::new(tx, Endpoint::Execute)) }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::{Instant, SystemTime};
 
 use super::generation::{rfc3339, Generation, Next};
 use super::job::{ErrorCode, Job, JobEvent, StopReason};
+use super::logprobs::token_logprobs;
 use super::Engine;
 use crate::ffi::{Backend, BatchRow, Context, CoreError, ErrorKind, RowOutcome, Sampler};
 
@@ -93,10 +94,7 @@ impl<'e, 'm> Scheduler<'e, 'm> {
                 None => {
                     let job = if self.running.is_empty() { engine.queue.pop() } else { engine.queue.try_pop() };
                     match job {
-                        Some(job) => match self.tokenize(job) {
-                            Some(c) => c,
-                            None => continue,
-                        },
+                        Some(job) => Candidate { prompt: job.spec.prompt_tokens.clone(), job },
                         None => return !engine.queue.is_closed() || !self.running.is_empty(),
                     }
                 }
@@ -142,33 +140,15 @@ impl<'e, 'm> Scheduler<'e, 'm> {
         true
     }
 
-    fn tokenize(&self, job: Job) -> Option<Candidate> {
-        let loaded = &self.engine.loaded;
-        match loaded.tokenizer.encode(&job.spec.prompt, true) {
-            Ok(ids) if !ids.is_empty() => Some(Candidate { prompt: ids.into_iter().map(|t| t as i32).collect(), job }),
-            Ok(_) => {
-                self.refuse(Candidate { job, prompt: Vec::new() }, ErrorCode::Internal, "the prompt tokenizes to nothing".into());
-                None
-            }
-            Err(e) => {
-                self.refuse(Candidate { job, prompt: Vec::new() }, ErrorCode::Internal, format!("tokenizing the prompt: {e}"));
-                None
-            }
-        }
-    }
-
     fn started_event(&self, cand: &Candidate) -> JobEvent {
-        let spec = &cand.job.spec;
         JobEvent::Started {
-            job_id: spec.job_id.clone(),
-            model: self.engine.loaded.name.clone(),
             started_at: rfc3339(SystemTime::now()),
-            seed: spec.sampling.seed,
+            seed: cand.job.spec.sampling.seed,
             prompt_tokens: cand.prompt.len() as u32,
         }
     }
 
-    /// A job that cannot run: `started` (when it was tokenized), then its error.
+    /// A job that cannot run: `started`, then its error.
     fn refuse(&self, cand: Candidate, code: ErrorCode, message: String) {
         if !cand.prompt.is_empty() {
             cand.job.control.send(self.started_event(&cand));
@@ -193,6 +173,9 @@ impl<'e, 'm> Scheduler<'e, 'm> {
                 self.ctx.set_log_tag(seq, &cand.job.spec.job_id)?;
             }
             let mut sampler = Sampler::new(cand.job.spec.sampling, self.ctx.n_vocab())?;
+            if !cand.job.spec.logit_bias.is_empty() {
+                sampler.set_logit_bias(&cand.job.spec.logit_bias)?;
+            }
             for &t in &cand.prompt {
                 sampler.accept(t)?;
             }
@@ -325,16 +308,24 @@ impl<'e, 'm> Scheduler<'e, 'm> {
         let now = Instant::now();
         r.first_sample_at.get_or_insert(now);
         let before = r.gen.tokens_out;
-        let next = match r.gen.push(token as u32, &engine.loaded.tokenizer, &r.job.control) {
+        // Sampling leaves the row's logits as the core computed them.
+        let logprobs = match r.job.spec.logprobs {
+            None => None,
+            Some(top_n) => match self.ctx.logits(row) {
+                Ok(logits) => Some(token_logprobs(logits, token as u32, top_n as usize)),
+                Err(e) => return Some(Outcome::Failed(ErrorCode::Internal, format!("reading logits: {e}"))),
+            },
+        };
+        let next = match r.gen.push(token as u32, logprobs, &engine.loaded.tokenizer, &r.job.control) {
             Ok(n) => n,
             Err(_) => return Some(Outcome::Stopped),
         };
         if r.gen.tokens_out > before {
             engine.metrics.generated_tokens.inc();
             if before == 0 {
-                engine.metrics.time_to_first_token.observe(r.job.control.accepted_at.elapsed().as_secs_f64());
+                engine.metrics.first_token(r.job.control.endpoint, r.job.control.accepted_at.elapsed().as_secs_f64());
             }
-            if let Err(e) = r.sampler.accept(token) {
+            if let Err(e) = r.sampler.accept_output(token) {
                 return Some(Outcome::Failed(ErrorCode::Internal, format!("sampler history: {e}")));
             }
         }

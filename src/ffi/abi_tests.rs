@@ -586,6 +586,36 @@ fn sampling_in_the_core_is_the_sampler_over_the_rows_logits() {
 }
 
 #[test]
+fn sampler_penalties_default_off_and_bias_arrays_are_checked() {
+    let invalid = S::WC_ERR_INVALID_ARGUMENT;
+    // SAFETY: every pointer passed is either NULL on purpose or valid; the handle is freed below.
+    unsafe {
+        let mut sp = sys::wc_sampler_default_params();
+        assert_eq!((sp.presence_penalty, sp.frequency_penalty), (0.0, 0.0));
+        sp.temperature = 0.0;
+        let mut s = null_mut();
+        assert_eq!(sys::wc_sampler_create(&sp, 4, &mut s), S::WC_OK);
+        assert_eq!(sys::wc_sampler_accept_output(null_mut(), 0), invalid);
+        assert!(thread_error().contains("sampler is NULL"), "{}", thread_error());
+        assert_eq!(sys::wc_sampler_set_logit_bias(null_mut(), null(), null(), 0), invalid);
+        let (ids, bias) = ([1i32], [5.0f32]);
+        assert_eq!(sys::wc_sampler_set_logit_bias(s, null(), bias.as_ptr(), 1), invalid);
+        assert_eq!(sys::wc_sampler_set_logit_bias(s, ids.as_ptr(), null(), 1), invalid);
+        assert!(text(sys::wc_sampler_last_error(s)).contains("ids/bias is NULL"));
+        assert_eq!(sys::wc_sampler_set_logit_bias(s, ids.as_ptr(), bias.as_ptr(), -1), invalid);
+        assert!(text(sys::wc_sampler_last_error(s)).contains("negative"));
+        assert_eq!(sys::wc_sampler_set_logit_bias(s, ids.as_ptr(), bias.as_ptr(), 1), S::WC_OK);
+        let mut t = -1;
+        assert_eq!(sys::wc_sampler_sample(s, [0.0f32; 4].as_ptr(), 4, &mut t), S::WC_OK);
+        assert_eq!(t, 1, "bias applied");
+        assert_eq!(sys::wc_sampler_set_logit_bias(s, null(), null(), 0), S::WC_OK, "n = 0 clears, NULL allowed");
+        assert_eq!(sys::wc_sampler_sample(s, [0.0f32; 4].as_ptr(), 4, &mut t), S::WC_OK);
+        assert_eq!(t, 0, "bias cleared");
+        sys::wc_sampler_free(s);
+    }
+}
+
+#[test]
 fn rows_across_output_head_chunks_and_full_batches() {
     // 600 positions: more than one 512-row step and many output-head chunks (64 rows).
     let fx = Fixture::new();

@@ -17,11 +17,24 @@ pub struct SamplerParams {
     /// 1 = off.
     pub repetition_penalty: f32,
     pub seed: u64,
+    /// [-2, 2], 0 = off: subtracted once from the logit of every id generated so far.
+    pub presence_penalty: f32,
+    /// [-2, 2], 0 = off: times the number of times an id was generated so far.
+    pub frequency_penalty: f32,
 }
 
 impl Default for SamplerParams {
     fn default() -> Self {
-        SamplerParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, repetition_penalty: 1.0, seed: 0 }
+        SamplerParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            repetition_penalty: 1.0,
+            seed: 0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+        }
     }
 }
 
@@ -44,6 +57,8 @@ impl Sampler {
             min_p: params.min_p,
             repetition_penalty: params.repetition_penalty,
             seed: params.seed,
+            presence_penalty: params.presence_penalty,
+            frequency_penalty: params.frequency_penalty,
         };
         let mut out: *mut sys::wc_sampler = std::ptr::null_mut();
         // SAFETY: p and out are valid for the call.
@@ -64,9 +79,29 @@ impl Sampler {
         owned(unsafe { sys::wc_sampler_last_error(self.raw.as_ptr()) })
     }
 
+    /// A context (prompt) token: joins the repetition-penalty history only.
     pub fn accept(&mut self, token: i32) -> Result<()> {
         // SAFETY: raw is live.
         let status = unsafe { sys::wc_sampler_accept(self.raw.as_ptr(), token) };
+        check(status, || self.last_error())
+    }
+
+    /// A generated token: joins the repetition-penalty history and counts for the
+    /// presence/frequency penalties.
+    pub fn accept_output(&mut self, token: i32) -> Result<()> {
+        // SAFETY: raw is live.
+        let status = unsafe { sys::wc_sampler_accept_output(self.raw.as_ptr(), token) };
+        check(status, || self.last_error())
+    }
+
+    /// Replaces the logit bias with these (id, bias) pairs; empty clears it. On error (an id out
+    /// of range or repeated, a bias not in [-100, 100]) the previous bias stays.
+    pub fn set_logit_bias(&mut self, bias: &[(i32, f32)]) -> Result<()> {
+        let n = i32::try_from(bias.len())
+            .map_err(|_| CoreError { kind: ErrorKind::InvalidArgument, message: "logit_bias has too many entries".into() })?;
+        let (ids, values): (Vec<i32>, Vec<f32>) = bias.iter().copied().unzip();
+        // SAFETY: raw is live; ids and values hold n elements each.
+        let status = unsafe { sys::wc_sampler_set_logit_bias(self.raw.as_ptr(), ids.as_ptr(), values.as_ptr(), n) };
         check(status, || self.last_error())
     }
 
@@ -84,6 +119,7 @@ impl Sampler {
         Ok(token)
     }
 
+    /// Clears the history and the output counts and reseeds; keeps the logit bias.
     pub fn reset(&mut self, seed: u64) {
         // SAFETY: raw is live.
         unsafe { sys::wc_sampler_reset(self.raw.as_ptr(), seed) }
@@ -265,5 +301,166 @@ mod tests {
         }
         let mut s = sampler(Default::default(), 10);
         assert!(s.sample(&[0.0; 9]).is_err());
+    }
+
+    // Presence/frequency/bias tests pick a rival logit just below or above the value the spec
+    // gives the penalised id, so the greedy pick shows on which side of it that value falls.
+
+    #[test]
+    fn presence_penalty_subtracts_once_per_generated_id() {
+        let mut s = sampler(SamplerParams { presence_penalty: 0.5, ..greedy() }, 3);
+        assert_eq!(s.sample(&[1.0, 0.9, 0.0]).unwrap(), 0);
+        s.accept_output(0).unwrap(); // 1.0 - 0.5 = 0.5
+        assert_eq!(s.sample(&[1.0, 0.9, 0.0]).unwrap(), 1);
+        s.accept_output(0).unwrap(); // still 0.5: once per id however often
+        assert_eq!(s.sample(&[1.0, 0.49, 0.0]).unwrap(), 0);
+        assert_eq!(s.sample(&[1.0, 0.51, 0.0]).unwrap(), 1);
+    }
+
+    #[test]
+    fn frequency_penalty_scales_with_the_count() {
+        let mut s = sampler(SamplerParams { frequency_penalty: 0.25, ..greedy() }, 2);
+        for (n, left) in [(1, 0.75), (2, 0.5), (3, 0.25)] {
+            s.accept_output(0).unwrap();
+            assert_eq!(s.sample(&[1.0, left - 0.01]).unwrap(), 0, "after {n}: 1 - {n} * 0.25 = {left}");
+            assert_eq!(s.sample(&[1.0, left + 0.01]).unwrap(), 1, "after {n}: 1 - {n} * 0.25 = {left}");
+        }
+        // Both: 1 - (3 * 0.25 + 0.1) = 0.15.
+        let mut s = sampler(SamplerParams { frequency_penalty: 0.25, presence_penalty: 0.1, ..greedy() }, 2);
+        (0..3).for_each(|_| s.accept_output(0).unwrap());
+        assert_eq!(s.sample(&[1.0, 0.14]).unwrap(), 0);
+        assert_eq!(s.sample(&[1.0, 0.16]).unwrap(), 1);
+    }
+
+    #[test]
+    fn prompt_tokens_count_for_repetition_but_not_for_presence_or_frequency() {
+        let mut s = sampler(SamplerParams { presence_penalty: 2.0, frequency_penalty: 2.0, ..greedy() }, 2);
+        (0..5).for_each(|_| s.accept(0).unwrap());
+        assert_eq!(s.sample(&[1.0, 0.9]).unwrap(), 0, "accepted prompt tokens are not output");
+        s.accept_output(0).unwrap(); // counted once, not six times: 1 - (2 + 2) = -3
+        assert_eq!(s.sample(&[1.0, -3.01]).unwrap(), 0);
+        assert_eq!(s.sample(&[1.0, -2.99]).unwrap(), 1);
+
+        // Repetition sees both kinds.
+        let mut s = sampler(SamplerParams { repetition_penalty: 2.0, ..greedy() }, 3);
+        s.accept(0).unwrap();
+        s.accept_output(1).unwrap();
+        assert_eq!(s.sample(&[1.0, 1.0, 0.6]).unwrap(), 2, "both halved to 0.5");
+    }
+
+    #[test]
+    fn negative_penalties_raise_the_generated_ids() {
+        let mut s = sampler(SamplerParams { presence_penalty: -0.5, frequency_penalty: -0.25, ..greedy() }, 2);
+        s.accept_output(0).unwrap();
+        s.accept_output(0).unwrap(); // 0 + 0.5 + 2 * 0.25 = 1.0
+        assert_eq!(s.sample(&[0.0, 0.99]).unwrap(), 0);
+        assert_eq!(s.sample(&[0.0, 1.01]).unwrap(), 1);
+    }
+
+    #[test]
+    fn presence_penalty_shapes_the_sampled_distribution_too() {
+        // Two equal logits, id 0 generated once with presence 1: p0 = e^-1 / (1 + e^-1).
+        // Critical value of chi-square with 1 degree of freedom at 0.999: 10.83.
+        let mut s = sampler(SamplerParams { presence_penalty: 1.0, seed: 77, ..Default::default() }, 2);
+        s.accept_output(0).unwrap();
+        let p0 = (-1f64).exp() / (1.0 + (-1f64).exp());
+        let c = counts(&mut s, &[0.0, 0.0], 20_000);
+        let x2 = chi_square(&c, &[p0, 1.0 - p0]);
+        assert!(x2 < 10.83, "chi2 {x2}, counts {c:?}");
+    }
+
+    #[test]
+    fn logit_bias_minus_100_bans_and_plus_100_forces() {
+        let logits = [0.0, 5.0, 0.0, 1.0];
+        let mut s = sampler(SamplerParams { seed: 1, ..Default::default() }, 4);
+        s.set_logit_bias(&[(1, -100.0)]).unwrap();
+        let c = counts(&mut s, &logits, 2000);
+        assert_eq!(c[1], 0, "banned id sampled: {c:?}");
+        assert!(c[0] > 0 && c[2] > 0 && c[3] > 0, "{c:?}");
+
+        s.set_logit_bias(&[(2, 100.0)]).unwrap();
+        assert_eq!(counts(&mut s, &logits, 2000)[2], 2000, "forced id not always sampled");
+        let mut g = sampler(greedy(), 4);
+        g.set_logit_bias(&[(1, -100.0)]).unwrap();
+        assert_eq!(g.sample(&logits).unwrap(), 3, "greedy skips the banned id");
+        g.set_logit_bias(&[(0, 100.0)]).unwrap();
+        assert_eq!(g.sample(&logits).unwrap(), 0, "greedy takes the forced id");
+        g.set_logit_bias(&[]).unwrap();
+        assert_eq!(g.sample(&logits).unwrap(), 1, "an empty bias clears it");
+    }
+
+    #[test]
+    fn greedy_ties_after_bias_go_to_the_lowest_id() {
+        let logits = [1.0, 0.5, 0.0];
+        let mut s = sampler(greedy(), 3);
+        s.set_logit_bias(&[(2, 1.0)]).unwrap(); // 1.0, 0.5, 1.0
+        assert_eq!(s.sample(&logits).unwrap(), 0);
+        s.set_logit_bias(&[(2, 0.5), (0, -0.5)]).unwrap(); // 0.5, 0.5, 0.5
+        assert_eq!(s.sample(&logits).unwrap(), 0);
+        s.set_logit_bias(&[(0, -0.75), (2, 0.5)]).unwrap(); // 0.25, 0.5, 0.5
+        assert_eq!(s.sample(&logits).unwrap(), 1);
+    }
+
+    #[test]
+    fn reset_clears_the_output_counts_but_keeps_the_bias() {
+        let mut s = sampler(SamplerParams { presence_penalty: 0.5, ..greedy() }, 2);
+        s.set_logit_bias(&[(1, 0.2)]).unwrap();
+        assert_eq!(s.sample(&[1.0, 0.7]).unwrap(), 0, "1.0 > 0.7 + 0.2");
+        s.accept_output(0).unwrap();
+        assert_eq!(s.sample(&[1.0, 0.7]).unwrap(), 1, "1.0 - 0.5 < 0.9");
+        s.reset(0);
+        assert_eq!(s.sample(&[1.0, 0.7]).unwrap(), 0, "reset cleared the count");
+        assert_eq!(s.sample(&[1.0, 0.85]).unwrap(), 1, "reset kept the bias: 0.85 + 0.2 > 1.0");
+    }
+
+    #[test]
+    fn bias_comes_before_the_repetition_penalty_and_presence_after_it() {
+        // Bias then penalty: (1.0 + 1.0) / 2 = 1.0 < 1.2. The other order would give
+        // 1.0 / 2 + 1.0 = 1.5 and pick id 0.
+        let mut s = sampler(SamplerParams { repetition_penalty: 2.0, ..greedy() }, 2);
+        s.set_logit_bias(&[(0, 1.0)]).unwrap();
+        s.accept(0).unwrap();
+        assert_eq!(s.sample(&[1.0, 1.2]).unwrap(), 1);
+        // A bias that makes a negative logit positive: (-0.5 + 1.0) / 2 = 0.25 > 0.2 (the other
+        // order: -0.5 * 2 + 1.0 = 0.0).
+        assert_eq!(s.sample(&[-0.5, 0.2]).unwrap(), 0);
+        // Penalty then presence: 1.0 / 2 - 0.5 = 0.0 < 0.1 (the other order: (1.0 - 0.5) / 2 = 0.25).
+        let mut s = sampler(SamplerParams { repetition_penalty: 2.0, presence_penalty: 0.5, ..greedy() }, 2);
+        s.accept_output(0).unwrap();
+        assert_eq!(s.sample(&[1.0, 0.1]).unwrap(), 1);
+    }
+
+    #[test]
+    fn out_of_range_penalties_and_bias_are_refused_by_name() {
+        for v in [2.01, -2.01, f32::NAN, f32::INFINITY] {
+            let e = Sampler::new(SamplerParams { presence_penalty: v, ..Default::default() }, 4).err().expect("refused");
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains("presence_penalty"), "{v}: {}", e.message);
+            let e = Sampler::new(SamplerParams { frequency_penalty: v, ..Default::default() }, 4).err().expect("refused");
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains("frequency_penalty"), "{v}: {}", e.message);
+        }
+        for v in [2.0, -2.0] {
+            assert!(Sampler::new(SamplerParams { presence_penalty: v, frequency_penalty: v, ..Default::default() }, 4).is_ok());
+        }
+
+        let mut s = sampler(greedy(), 4);
+        s.set_logit_bias(&[(3, 100.0), (0, -100.0)]).unwrap(); // the limits themselves are allowed
+        let bad: [(&[(i32, f32)], &str); 7] = [
+            (&[(-1, 1.0)], "id -1 is outside [0, 4)"),
+            (&[(0, 1.0), (4, 1.0)], "id 4 is outside [0, 4)"),
+            (&[(1, 100.5)], "logit_bias for id 1"),
+            (&[(1, -100.5)], "logit_bias for id 1"),
+            (&[(2, f32::NAN)], "logit_bias for id 2"),
+            (&[(2, f32::NEG_INFINITY)], "logit_bias for id 2"),
+            (&[(2, 1.0), (1, 1.0), (2, -1.0)], "lists id 2 more than once"),
+        ];
+        for (bias, what) in bad {
+            let e = s.set_logit_bias(bias).err().expect("refused");
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains("logit_bias") && e.message.contains(what), "{what}: {}", e.message);
+            assert_eq!(s.sample(&[0.0, 0.0, 0.0, 0.0]).unwrap(), 3, "a refused bias changed the sampler");
+        }
+        assert!(s.accept_output(4).is_err() && s.accept_output(-1).is_err());
     }
 }

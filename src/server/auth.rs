@@ -1,5 +1,5 @@
-//! `--api-key`: /execute and /cancel need `Authorization: Bearer <key>`; /health and /metrics
-//! stay open for probes and scrapers.
+//! `--api-key`: /execute, /cancel and /v1/* need `Authorization: Bearer <key>`; /health and
+//! /metrics stay open for probes and scrapers. Refusals under /v1 are in OpenAI's shape.
 
 use std::sync::Arc;
 
@@ -9,14 +9,26 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::openai::error::OpenAiError;
+use crate::engine::job::Endpoint;
 use super::AppState;
 
 pub async fn require_api_key(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     if let Some(key) = &state.api_key {
         let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
-            state.metrics.outcome("rejected_unauthorized");
-            return ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token").into_response();
+            let path = req.uri().path();
+            let endpoint = match path {
+                "/v1/chat/completions" => Endpoint::ChatCompletions,
+                "/v1/completions" => Endpoint::Completions,
+                _ => Endpoint::Execute,
+            };
+            state.metrics.outcome(endpoint, "rejected_unauthorized");
+            let e = ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token");
+            if path.starts_with("/v1/") {
+                return OpenAiError::from(e).into_response();
+            }
+            return e.into_response();
         }
     }
     next.run(req).await

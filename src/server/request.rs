@@ -1,14 +1,14 @@
-//! POST /execute body → a validated JobSpec. Every field is checked for type and range, unknown
+//! POST /execute body → an AdmissionRequest. Every field is checked for type and range, unknown
 //! fields are refused, and each refusal names the field (.specs/http-api.md lists the rules).
+//! Rendering, tokenizing and the token budget follow in admission.rs.
 
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::chat::{ChatMessage, ChatSupport};
-use crate::engine::job::JobSpec;
+use crate::admission::{AdmissionRequest, BudgetRule, PromptInput, MAX_PROMPT_CHARS};
+use crate::chat::ChatMessage;
+use crate::engine::job::Endpoint;
 use crate::ffi::SamplerParams;
-
-pub const MAX_PROMPT_CHARS: usize = 32_768;
 pub const MAX_STOP_SEQUENCES: usize = 4;
 pub const MAX_JOB_ID_BYTES: usize = 256;
 
@@ -23,8 +23,7 @@ pub struct Limits {
     pub vocab_size: u32,
 }
 
-/// `chat` renders `messages` into the prompt.
-pub fn parse(body: &[u8], limits: &Limits, chat: &ChatSupport) -> Result<JobSpec, ApiError> {
+pub fn parse(body: &[u8], limits: &Limits) -> Result<AdmissionRequest, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::invalid("body", "the request body is empty; send a JSON object"));
     }
@@ -45,30 +44,27 @@ pub fn parse(body: &[u8], limits: &Limits, chat: &ChatSupport) -> Result<JobSpec
         return Err(ApiError::invalid("job_id", "must not contain control characters"));
     }
     let given = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
-    let prompt = match (given("prompt"), given("messages")) {
+    let input = match (given("prompt"), given("messages")) {
         (true, true) => return Err(ApiError::invalid("messages", "give either `prompt` or `messages`, not both")),
-        (false, true) => {
-            let messages = parse_messages(&obj["messages"])?;
-            chat.render(&messages).map_err(|e| ApiError::invalid("messages", e))?
-        }
+        (false, true) => PromptInput::Messages(parse_messages(&obj["messages"])?),
         _ => {
             let prompt = required_string(&obj, "prompt")?;
             let chars = prompt.chars().count();
             if chars > MAX_PROMPT_CHARS {
                 return Err(ApiError::invalid("prompt", format!("has {chars} characters; the limit is {MAX_PROMPT_CHARS}")));
             }
-            prompt
+            PromptInput::Text(prompt)
         }
     };
 
     let max_tokens = match obj.get("max_tokens") {
-        None => limits.max_tokens,
+        None => None,
         Some(v) => {
             let n = integer(v, "max_tokens")?;
             if n < 1 || n > limits.max_tokens as i128 {
                 return Err(ApiError::invalid("max_tokens", format!("must be between 1 and {}", limits.max_tokens)));
             }
-            n as u32
+            Some(n as u32)
         }
     };
     let temperature = number(&obj, "temperature", 1.0, |x| (0.0..=2.0).contains(&x), "must be between 0.0 and 2.0")?;
@@ -114,12 +110,16 @@ pub fn parse(body: &[u8], limits: &Limits, chat: &ChatSupport) -> Result<JobSpec
             s as u64
         }
     };
-    Ok(JobSpec {
+    Ok(AdmissionRequest {
         job_id,
-        prompt,
+        input,
         max_tokens,
-        sampling: SamplerParams { temperature, top_k, top_p, min_p, repetition_penalty, seed },
+        sampling: SamplerParams { temperature, top_k, top_p, min_p, repetition_penalty, seed, presence_penalty: 0.0, frequency_penalty: 0.0 },
+        logit_bias: Vec::new(),
         stop,
+        logprobs: None,
+        endpoint: Endpoint::Execute,
+        budget: BudgetRule::Execute,
     })
 }
 
@@ -203,15 +203,8 @@ mod tests {
     use super::*;
 
     const LIMITS: Limits = Limits { max_tokens: 2048, vocab_size: 49152 };
-    const CHATML: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
-                          {% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
-
-    fn chat() -> ChatSupport {
-        ChatSupport::load(Some(CHATML), None, Default::default()).unwrap()
-    }
-
-    fn parse(body: &[u8], limits: &Limits) -> Result<JobSpec, ApiError> {
-        super::parse(body, limits, &chat())
+    fn parse(body: &[u8], limits: &Limits) -> Result<AdmissionRequest, ApiError> {
+        super::parse(body, limits)
     }
 
     fn field_of(body: &str) -> String {
@@ -223,9 +216,10 @@ mod tests {
     #[test]
     fn accepts_a_full_request_and_applies_defaults() {
         let s = parse(br#"{"job_id":"a","prompt":"hi","max_tokens":5,"temperature":0.7,"top_p":0.9,"top_k":40,"min_p":0.05,"repetition_penalty":1.1,"stop":["\n"],"seed":18446744073709551615}"#, &LIMITS).unwrap();
-        assert_eq!((s.max_tokens, s.sampling.top_k, s.sampling.seed, s.stop.len()), (5, 40, u64::MAX, 1));
+        assert_eq!((s.max_tokens, s.sampling.top_k, s.sampling.seed, s.stop.len()), (Some(5), 40, u64::MAX, 1));
         let d = parse(br#"{"job_id":"a","prompt":"hi"}"#, &LIMITS).unwrap();
-        assert_eq!((d.max_tokens, d.sampling.temperature, d.sampling.top_p, d.sampling.top_k), (2048, 1.0, 1.0, 0));
+        assert_eq!((d.max_tokens, d.sampling.temperature, d.sampling.top_p, d.sampling.top_k), (None, 1.0, 1.0, 0));
+        assert!(matches!(d.input, PromptInput::Text(ref t) if t == "hi"));
     }
 
     #[test]
@@ -276,15 +270,5 @@ mod tests {
         assert_eq!(field_of(&long), "prompt");
         let ok = format!(r#"{{"job_id":"a","prompt":"{}"}}"#, "é".repeat(MAX_PROMPT_CHARS));
         assert!(parse(ok.as_bytes(), &LIMITS).is_ok());
-    }
-
-    #[test]
-    fn messages_render_through_the_chat_template() {
-        let s = parse(br#"{"job_id":"a","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}]}"#, &LIMITS).unwrap();
-        assert_eq!(s.prompt, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-        let none = ChatSupport::load(None, None, Default::default()).unwrap();
-        let e = super::parse(br#"{"job_id":"a","messages":[{"role":"user","content":"Hi"}]}"#, &LIMITS, &none).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("messages"));
-        assert!(e.message.contains("no chat template"), "{}", e.message);
     }
 }
