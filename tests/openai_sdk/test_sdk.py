@@ -424,7 +424,9 @@ def expect_close(got, want, what):
 
 def check_chat_logprobs(w, r, greedy, n_top):
     """Token k of the answer is predicted by the logit-log line at position prompt_tokens - 1 + k, and its id is
-    the input token of the line at position prompt_tokens + k (the last token is never evaluated: no line)."""
+    the input token of the line at position prompt_tokens + k (the last token is never evaluated: no line).
+    Returns how many tokens' own logprob was compared with a logged logit."""
+    compared = 0
     content = r.choices[0].logprobs.content
     expect_eq(len(content), r.usage.completion_tokens, "logprobs entries vs completion_tokens")
     lines = w.logit_lines(r.id)
@@ -444,6 +446,7 @@ def check_chat_logprobs(w, r, greedy, n_top):
                        f"token {k}: logprob {entry.logprob} above the logged top-k's lowest {floor}")
             else:
                 expect_close(entry.logprob, want, f"token {k} ({entry.token!r}) logprob")
+                compared += 1
         tops = entry.top_logprobs
         expect_eq(len(tops), n_top, f"token {k}: top_logprobs entries")
         for j, t in enumerate(tops):
@@ -457,16 +460,19 @@ def check_chat_logprobs(w, r, greedy, n_top):
         joined += bytes(entry.bytes)
     # No stop sequence, so the answer is every token's bytes (an end-of-generation token has no entry).
     expect_eq(joined.decode("utf-8", "replace"), r.choices[0].message.content, "tokens' bytes joined vs content")
+    return compared
 
 
 @check
 def chat_logprobs_match_the_logit_log(w):
     prompt = [{"role": "user", "content": "Name three colours of the rainbow."}]
     r = w.chat(prompt, max_tokens=8, temperature=0, logprobs=True, top_logprobs=3)
-    check_chat_logprobs(w, r, greedy=True, n_top=3)
+    greedy = check_chat_logprobs(w, r, greedy=True, n_top=3)
+    expect_eq(greedy, len(r.choices[0].logprobs.content), "greedy tokens compared with the log")
     # Sampled at a high temperature: logprobs stay the raw model's, not the tempered distribution's.
     s = w.chat(prompt, max_tokens=8, temperature=1.5, seed=99, logprobs=True, top_logprobs=2)
-    check_chat_logprobs(w, s, greedy=False, n_top=2)
+    sampled = check_chat_logprobs(w, s, greedy=False, n_top=2)
+    expect(sampled > 0, "no sampled token was among the logged top-20: nothing compared")
     # Streamed: the same entries arrive chunk by chunk.
     chunks = list(w.chat(prompt, max_tokens=8, temperature=0, logprobs=True, top_logprobs=3, stream=True))
     streamed = [e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
@@ -475,7 +481,7 @@ def chat_logprobs_match_the_logit_log(w):
     plain = w.chat(prompt, max_tokens=8, temperature=0)
     expect(plain.choices[0].logprobs is None, "logprobs present without logprobs: true")
     first = r.choices[0].logprobs.content[0]
-    return f"8 tokens; first {first.token!r} {first.logprob:.4f}"
+    return f"greedy {greedy}/8 and sampled {sampled}/7 tokens equal to the log; first {first.token!r} {first.logprob:.4f}"
 
 
 @check
@@ -605,6 +611,7 @@ def abandoned_stream_cancels_the_job(w):
 
 @check
 def timed_out_non_streamed_request_cancels_the_job(w):
+    before = w.metrics().get('worker_requests_total{outcome="cancelled"}', 0)
     impatient = w.client.with_options(timeout=1.0, max_retries=0)
     try:
         impatient.chat.completions.create(model=w.model, messages=COUNTING, max_tokens=1500, temperature=0)
@@ -613,7 +620,8 @@ def timed_out_non_streamed_request_cancels_the_job(w):
     else:
         raise CheckFailed("a 1500-token answer came back within 1 s: the check needs a longer job")
     took = w.wait_gauges_zero(5)
-    return f"gauges zero {took:.2f} s after the client gave up"
+    after = w.wait_cancelled_above(before, 5)
+    return f"gauges zero {took:.2f} s after the client gave up; cancelled {before:.0f} → {after:.0f}"
 
 
 @check
