@@ -405,6 +405,60 @@ def max_tokens_gives_finish_reason_length(w):
     return "5 tokens, length"
 
 
+@check
+def accepted_forms_give_the_same_answer(w):
+    want = w.haiku().choices[0].message.content
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Write a haiku "},
+                                          {"type": "text", "text": "about GPUs."}]}]
+    expect_eq(w.chat_text(parts, max_tokens=HAIKU_TOKENS, temperature=0), want, "content as text parts")
+    no_effect = dict(n=1, user="u-1", metadata={"k": "v"}, store=False, service_tier="auto", parallel_tool_calls=True,
+                     tool_choice="none", response_format={"type": "text"}, presence_penalty=None, seed=5)
+    expect_eq(w.chat_text(HAIKU, max_tokens=HAIKU_TOKENS, temperature=0, **no_effect), want,
+              f"with fields that must not change a greedy answer {sorted(no_effect)}")
+    # top_k 1 (vLLM's extension) is greedy whatever the temperature.
+    expect_eq(w.chat_text(HAIKU, max_tokens=HAIKU_TOKENS, temperature=1.0, seed=3, extra_body={"top_k": 1}), want,
+              "top_k 1 at temperature 1")
+    # `developer` is rendered as `system`.
+    dev = [{"role": "developer", "content": "Answer in English."}] + HAIKU
+    r = w.chat(dev, max_tokens=8, temperature=0)
+    started, tokens, _, _ = w.execute({"messages": [{"role": "system", "content": "Answer in English."}] + HAIKU,
+                                       "max_tokens": 8, "temperature": 0})
+    expect_eq((r.usage.prompt_tokens, r.choices[0].message.content),
+              (started["prompt_tokens"], "".join(t for t, _ in tokens)), "developer message vs /execute's system")
+    # A completions prompt as [string] and as its token ids (from the logit log: its positions' input tokens).
+    comp = w.completion()
+    kw = dict(model=w.model, max_tokens=COMPLETION_TOKENS, temperature=0)
+    expect_eq(w.client.completions.create(prompt=[COMPLETION_PROMPT], **kw).choices[0].text, comp.choices[0].text,
+              "prompt as [string]")
+    lines = w.logit_lines(comp.id)
+    ids = [lines[i]["token"] for i in range(comp.usage.prompt_tokens)]
+    by_ids = w.client.completions.create(prompt=ids, **kw)
+    expect_eq((by_ids.usage.prompt_tokens, by_ids.choices[0].text), (len(ids), comp.choices[0].text),
+              f"prompt as token ids {ids}")
+    return f"text parts, no-effect fields, top_k 1, developer role, [prompt], ids {ids}"
+
+
+@check
+def logit_bias_forces_a_token_and_logprobs_stay_raw(w):
+    """+100 on one token makes greedy pick it at every step; its logprobs are the unbiased model's."""
+    prompt = [{"role": "user", "content": "Name three colours of the rainbow."}]
+    plain = w.chat(prompt, max_tokens=2, temperature=0, logprobs=True)
+    the = w.logit_lines(plain.id)[plain.usage.prompt_tokens - 1]["top"][0][0]  # the unbiased first pick
+    second = w.logit_lines(plain.id)[plain.usage.prompt_tokens - 1]["top"][1][0]
+    r = w.chat(prompt, max_tokens=4, temperature=0, logprobs=True, top_logprobs=2, logit_bias={str(second): 100})
+    lines = w.logit_lines(r.id)
+    p = r.usage.prompt_tokens
+    picks = [lines[p + k]["token"] for k in range(3)]
+    expect_eq(picks, [second] * 3, f"tokens with logit_bias +100 on {second} (unbiased first pick {the})")
+    compared = check_chat_logprobs(w, r, greedy=False, n_top=2)
+    expect(compared >= 1, "no biased token's logprob was compared with the log")
+    first = r.choices[0].logprobs.content[0]
+    expect(first.logprob < first.top_logprobs[0].logprob,
+           f"the forced token's raw logprob {first.logprob} should be below the unbiased top-1's")
+    expect_close(first.logprob, first.top_logprobs[1].logprob, "the forced token (raw top-2) vs top_logprobs[1]")
+    return f"{r.choices[0].message.content!r}, raw logprob {first.logprob:.3f}"
+
+
 # =================================================================================================================
 # Logprobs against the logit log
 # =================================================================================================================
@@ -527,12 +581,22 @@ def invalid_fields_are_bad_requests_naming_them(w):
     expect_bad_request(lambda: w.chat(HAIKU, max_tokens=0), "max_tokens")
     expect_bad_request(chat_with(top_logprobs=3), "top_logprobs")
     expect_bad_request(chat_with(extra_body={"frobnicate": 1}), "frobnicate", code="unknown_parameter")
+    expect_bad_request(chat_with(tool_choice="auto"), "tool_choice")
+    expect_bad_request(chat_with(stream_options={"include_usage": True}), "stream_options")
+    expect_bad_request(chat_with(store=True), "store")
+    expect_bad_request(chat_with(max_completion_tokens=5), "max_tokens")  # given both (4 and 5), unequal
+    expect_bad_request(lambda: w.chat([{"role": "user", "content": "Hi", "name": "ann"}], max_tokens=4),
+                       "messages[0].name")
+    expect_bad_request(lambda: w.chat([{"role": "tool", "content": "42", "tool_call_id": "c1"}], max_tokens=4),
+                       "messages[0]")
+    expect_bad_request(lambda: w.chat([], max_tokens=4), "messages")
     comp_with = lambda **kw: (lambda: w.client.completions.create(model=w.model, prompt="Hi", max_tokens=4, **kw))  # noqa
     expect_bad_request(comp_with(echo=True), "echo")
     expect_bad_request(comp_with(best_of=2), "best_of")
     expect_bad_request(comp_with(suffix="!"), "suffix")
     expect_bad_request(comp_with(temperature=-1), "temperature")
-    return "15 fields"
+    expect_bad_request(lambda: w.client.completions.create(model=w.model, prompt="", max_tokens=4), "prompt")
+    return "23 refusals"
 
 
 @check
@@ -610,6 +674,28 @@ def abandoned_stream_cancels_the_job(w):
 
 
 @check
+def cancel_by_the_response_id_ends_the_stream_with_an_error(w):
+    stream = w.chat(COUNTING, max_tokens=1500, temperature=0, stream=True)
+    it = iter(stream)
+    job_id = next(it).id
+    next(it)
+    req = urllib.request.Request(w.root + "/cancel", data=json.dumps({"job_id": job_id}).encode(), method="POST",
+                                 headers={"content-type": "application/json",
+                                          "authorization": f"Bearer {w.args.api_key}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        expect_eq(r.status, 202, "POST /cancel")
+    try:
+        for _ in it:
+            pass
+    except openai.APIError as e:
+        expect_eq((e.code, e.type), ("cancelled", "server_error"), f"the stream's error chunk {e.body}")
+    else:
+        raise CheckFailed("the cancelled stream ended without an error chunk")
+    took = w.wait_gauges_zero(5)
+    return f"{job_id}: APIError code cancelled; gauges zero after {took:.2f} s"
+
+
+@check
 def timed_out_non_streamed_request_cancels_the_job(w):
     before = w.metrics().get('worker_requests_total{outcome="cancelled"}', 0)
     impatient = w.client.with_options(timeout=1.0, max_retries=0)
@@ -653,6 +739,24 @@ def concurrent_requests_give_the_sequential_texts(w):
 
 
 @check
+def metrics_count_by_endpoint(w):
+    def counts():
+        m = w.metrics()
+        return {e: (m.get(f'worker_endpoint_requests_total{{endpoint="{e}",outcome="completed"}}', 0),
+                    m.get(f'worker_endpoint_time_to_first_token_seconds_count{{endpoint="{e}"}}', 0))
+                for e in ("/execute", "/v1/completions", "/v1/chat/completions")}
+    before = counts()
+    w.chat(HAIKU, max_tokens=2, temperature=0)
+    w.chat(HAIKU, max_tokens=2, temperature=0)
+    w.client.completions.create(model=w.model, prompt=COMPLETION_PROMPT, max_tokens=2, temperature=0)
+    after = counts()
+    delta = {e: (after[e][0] - before[e][0], after[e][1] - before[e][1]) for e in after}
+    expect_eq(delta, {"/execute": (0, 0), "/v1/completions": (1, 1), "/v1/chat/completions": (2, 2)},
+              "completed requests and TTFT samples added per endpoint")
+    return "chat +2, completions +1, /execute +0"
+
+
+@check
 def system_fingerprint_is_known(w):
     t0 = time.monotonic()
     while True:
@@ -662,6 +766,43 @@ def system_fingerprint_is_known(w):
             return fp
         expect(time.monotonic() - t0 < 20, "system_fingerprint still null 20 s into the run (the hash never came)")
         time.sleep(0.5)
+
+
+# Last, so that a failure here does not hide the checks above.
+@check
+def cancelled_non_streamed_request_is_a_500_cancelled(w):
+    """Spec: a non-streaming job that fails answers with its error and status 500 (503 only for a cancel by shutdown).
+    The id of a non-streamed job is known before its answer only from the logs: take it from the logit log."""
+    with open(w.args.logit_log) as f:
+        seen = {json.loads(line)["job_id"] for line in f}
+    outcome = {}
+
+    def ask():
+        try:
+            outcome["reply"] = w.chat(COUNTING, max_tokens=1500, temperature=0)
+        except openai.APIStatusError as e:
+            outcome["error"] = e
+
+    t = threading.Thread(target=ask)
+    t.start()
+    t0, job_id = time.monotonic(), None
+    while job_id is None:
+        expect(time.monotonic() - t0 < 30, "the non-streamed job never appeared in the logit log")
+        time.sleep(0.1)
+        with open(w.args.logit_log) as f:
+            new = {json.loads(line)["job_id"] for line in f} - seen
+        job_id = next(iter(new), None)
+    req = urllib.request.Request(w.root + "/cancel", data=json.dumps({"job_id": job_id}).encode(), method="POST",
+                                 headers={"content-type": "application/json",
+                                          "authorization": f"Bearer {w.args.api_key}"})
+    urllib.request.urlopen(req, timeout=10).read()
+    t.join(timeout=60)
+    e = outcome.get("error")
+    expect(e is not None, f"the cancelled request answered {outcome.get('reply')}")
+    expect_eq((type(e).__name__, e.status_code, e.code), ("InternalServerError", 500, "cancelled"),
+              f"the cancelled non-streamed request's error {e.body}")
+    w.wait_gauges_zero(5)
+    return f"{job_id}: 500 cancelled"
 
 
 def main():
