@@ -59,6 +59,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -237,10 +238,13 @@ def single_job_bench(args):
                 sys.exit("worker did not become healthy")
             time.sleep(0.05)
 
+        meter = ForeignCpu(types.SimpleNamespace(proc=worker))
         for n in range(args.runs + 1):  # run 0 warms up
             order = endpoints if n % 2 == 0 else endpoints[::-1]
             for e in order:
+                meter.start()
                 out = execute_job(port, n) if e == "execute" else chat_job(port, model, n)
+                out["foreign"] = meter.stop()
                 if n > 0:
                     runs[e].append(out)
     finally:
@@ -276,6 +280,9 @@ def single_job_bench(args):
     def cell(xs):
         return f"{statistics.median(xs):.1f} ({min(xs):.1f}–{max(xs):.1f})"
 
+    foreign = values("execute", "foreign") + values("chat", "foreign")
+    print(f"other processes during the runs (cores, /proc/stat minus this script and the worker): median "
+          f"{statistics.median(foreign):.2f}, max {max(foreign):.2f}")
     ptoks = {e: sorted(set(values(e, "prompt_tokens"))) for e in endpoints}
     toks = {e: sorted(set(values(e, "tokens"))) for e in endpoints}
     print(f"prompt tokens: /execute {ptoks['execute']}, chat {ptoks['chat']}; generated tokens: /execute "
