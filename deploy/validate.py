@@ -96,9 +96,10 @@ def check_document(doc, where, report, ctx):
                 for sub in parse_documents(text, f"{where}[{key}]", report):
                     check_document(sub, f"{where}[{key}]", report, ctx)
     elif kind == "Deployment":
-        for container in doc["spec"]["template"]["spec"].get("containers", []):
-            if container["name"] == WORKER_CONTAINER:
-                check_worker(doc["spec"]["template"]["spec"], container, where, report, ctx)
+        pod = doc.get("spec", {}).get("template", {}).get("spec", {})
+        for container in pod.get("containers", []):
+            if container.get("name") == WORKER_CONTAINER:
+                check_worker(pod, container, where, report, ctx)
     elif kind == "EndpointPickerConfig":
         check_picker(doc, where, report, ctx)
     elif kind == "Kustomization":
