@@ -1,7 +1,7 @@
 //! The one-machine front of deploy/nginx/worker-orcd.conf, for real: two worker-orcd daemons on the
 //! SmolLM2 model and Debian's nginx with that file (only ports and paths changed), run as the test's
-//! own user from a temp dir. Requests through nginx must reach both workers, and a streamed
-//! POST /execute must come through whole, ending with `event: end`.
+//! own user from a temp dir. Requests through nginx must reach both workers, and streamed
+//! POST /execute must come through as the job runs and whole, ending with `event: end`.
 
 mod common;
 
@@ -15,6 +15,8 @@ use common::test_model;
 use common::worker::{check_event_order, SseReader, Worker};
 use serde_json::{json, Value};
 
+/// A prompt the model keeps continuing (greedy counting), so a job runs for its whole max_tokens.
+const COUNTING_PROMPT: &str = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,";
 const NGINX: &str = "/usr/sbin/nginx";
 const WORKER_IDS: [&str; 2] = ["0a1b2c3d-0000-4000-8000-00000000000a", "0a1b2c3d-0000-4000-8000-00000000000b"];
 
@@ -186,8 +188,19 @@ fn both_workers_serve_through_nginx_least_conn() {
         assert_eq!(last.event, "end", "stream through nginx ended with {last:?}");
         assert_eq!(last.data["tokens_out"].as_u64().unwrap() as usize, tokens.len());
     }
+    // Streamed, not collected: the `started` event comes through while its job is still decoding
+    // (nothing in the front may hold a response back until it ends: caching, compression, spooling).
+    let body = json!({"job_id": "front-long", "prompt": COUNTING_PROMPT, "max_tokens": 200, "temperature": 0});
+    let r = client.post(format!("{base}/execute")).header("content-type", "application/json").body(body.to_string()).send().unwrap();
+    let mut stream = SseReader::new(r);
+    assert_eq!(stream.next().unwrap().event, "started");
+    let running: u64 = workers.iter().map(|w| w.health()["running"].as_u64().unwrap()).sum();
+    assert_eq!(running, 1, "the job should still be running when its `started` event has come through nginx");
+    let rest: Vec<_> = stream.collect();
+    assert_eq!(rest.last().unwrap().event, "end", "long stream through nginx ended with {:?}", rest.last());
+
     let per_worker = workers.each_ref().map(completed_jobs);
-    assert_eq!(per_worker.iter().sum::<u64>(), 4, "completed jobs per worker: {per_worker:?}");
+    assert_eq!(per_worker.iter().sum::<u64>(), 5, "completed jobs per worker: {per_worker:?}");
     assert!(per_worker.iter().all(|&n| n >= 1), "both workers should run jobs from nginx: {per_worker:?}");
 
     let log = nginx.error_log();
