@@ -188,14 +188,20 @@ fn both_workers_serve_through_nginx_least_conn() {
         assert_eq!(last.event, "end", "stream through nginx ended with {last:?}");
         assert_eq!(last.data["tokens_out"].as_u64().unwrap() as usize, tokens.len());
     }
-    // Streamed, not collected: the `started` event comes through while its job is still decoding
+    // Streamed, not collected: the first events come through while their job is still decoding
     // (nothing in the front may hold a response back until it ends: caching, compression, spooling).
+    // /health publishes `running` after each step, so it is polled briefly; the job has ~2 s to go.
     let body = json!({"job_id": "front-long", "prompt": COUNTING_PROMPT, "max_tokens": 200, "temperature": 0});
     let r = client.post(format!("{base}/execute")).header("content-type", "application/json").body(body.to_string()).send().unwrap();
     let mut stream = SseReader::new(r);
     assert_eq!(stream.next().unwrap().event, "started");
-    let running: u64 = workers.iter().map(|w| w.health()["running"].as_u64().unwrap()).sum();
-    assert_eq!(running, 1, "the job should still be running when its `started` event has come through nginx");
+    assert_eq!(stream.next().unwrap().event, "token");
+    let t0 = Instant::now();
+    let running = || workers.iter().map(|w| w.health()["running"].as_u64().unwrap()).sum::<u64>();
+    while running() != 1 {
+        assert!(t0.elapsed() < Duration::from_millis(500), "the job should still run when its first token has come through nginx");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let rest: Vec<_> = stream.collect();
     assert_eq!(rest.last().unwrap().event, "end", "long stream through nginx ended with {:?}", rest.last());
 
