@@ -269,7 +269,7 @@ class Soak:
         if status == 200:
             self.tally.add("accepted")
             self.tally.add("seen_end")
-        elif status == 503 and json.loads(out)["error"]["code"] == "cancelled":
+        elif (status, json.loads(out)["error"]["code"]) in ((500, "cancelled"), (503, "shutting_down")) and self.terminated.is_set():
             self.tally.add("accepted")
             self.tally.add("seen_error_cancelled")
 
