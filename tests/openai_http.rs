@@ -210,13 +210,14 @@ fn errors_have_openai_shape_status_and_param() {
     let r = w.client.get(w.url("/v1/models/other")).bearer_auth(KEY).send().unwrap();
     assert_eq!(r.status(), 404);
 
-    // Refusals are counted by endpoint; the worker keeps serving.
+    // Refusals are counted by endpoint (the 7 bad fields and the unknown model); the worker keeps serving.
     let (status, _) = post_json(&w, "/v1/chat/completions", &json!({"model": model, "messages": msg, "max_tokens": 2}));
     assert_eq!(status, 200);
     let metrics = w.client.get(w.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/chat/completions",outcome="rejected_invalid"} 7"#), "{metrics}");
+    assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/chat/completions",outcome="rejected_invalid"} 8"#), "{metrics}");
     assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/chat/completions",outcome="completed"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/chat/completions",outcome="rejected_unauthorized"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/models",outcome="rejected_unauthorized"} 1"#), "{metrics}");
 }
 
 #[test]

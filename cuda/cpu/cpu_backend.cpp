@@ -71,6 +71,10 @@ const float *CpuBackend::upload_vector(const GgufTensor &t) {
 void *CpuBackend::alloc(size_t bytes) {
     void *p = std::calloc(1, bytes ? bytes : 1);
     if (!p) fail(WC_ERR_OUT_OF_MEMORY, strfmt("cannot allocate %zu bytes of host memory", bytes));
+    // A large calloc is lazily mapped: touch every page now, so the KV pool and scratch are resident from the
+    // start (RSS tells the truth at load, and no step pays first-touch page faults later).
+    volatile char *touch = static_cast<volatile char *>(p);
+    for (size_t i = 0; i < bytes; i += 4096) touch[i] = 0;
     return p;
 }
 

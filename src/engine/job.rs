@@ -10,12 +10,15 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::ffi::SamplerParams;
 
-/// Which front end a job came from (metrics are labelled by it).
+/// Which front end a job came from (metrics are labelled by it). Cancel and Models never carry
+/// a job; they label refusals (a wrong API key) of those routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Execute,
     Completions,
     ChatCompletions,
+    Cancel,
+    Models,
 }
 
 impl Endpoint {
@@ -24,6 +27,8 @@ impl Endpoint {
             Endpoint::Execute => "/execute",
             Endpoint::Completions => "/v1/completions",
             Endpoint::ChatCompletions => "/v1/chat/completions",
+            Endpoint::Cancel => "/cancel",
+            Endpoint::Models => "/v1/models",
         }
     }
 }

@@ -21,6 +21,8 @@ pub async fn require_api_key(State(state): State<Arc<AppState>>, req: Request, n
             let endpoint = match path {
                 "/v1/chat/completions" => Endpoint::ChatCompletions,
                 "/v1/completions" => Endpoint::Completions,
+                "/cancel" => Endpoint::Cancel,
+                p if p.starts_with("/v1/") => Endpoint::Models,
                 _ => Endpoint::Execute,
             };
             state.metrics.outcome(endpoint, "rejected_unauthorized");

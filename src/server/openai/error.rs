@@ -18,11 +18,13 @@ pub struct OpenAiError {
     pub message: String,
     pub retry_after_s: Option<u32>,
     pub close: bool,
+    /// Send `x-should-retry: false` (the official SDKs then do not retry a 5xx).
+    pub no_retry: bool,
 }
 
 impl OpenAiError {
     pub fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> OpenAiError {
-        OpenAiError { status, kind, code, param: None, message: message.into(), retry_after_s: None, close: false }
+        OpenAiError { status, kind, code, param: None, message: message.into(), retry_after_s: None, close: false, no_retry: false }
     }
 
     /// 400 invalid_request_error naming `param`.
@@ -40,6 +42,11 @@ impl OpenAiError {
 
     pub fn server(status: StatusCode, code: &'static str, message: impl Into<String>) -> OpenAiError {
         OpenAiError::new(status, "server_error", code, message)
+    }
+
+    pub fn no_retry(mut self) -> OpenAiError {
+        self.no_retry = true;
+        self
     }
 
     pub fn retry_after(mut self, seconds: u32) -> OpenAiError {
@@ -74,6 +81,7 @@ impl From<ApiError> for OpenAiError {
             message: e.message,
             retry_after_s: e.retry_after_s,
             close: e.close,
+            no_retry: false,
         }
     }
 }
@@ -86,6 +94,9 @@ impl IntoResponse for OpenAiError {
         }
         if self.close {
             resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if self.no_retry {
+            resp.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
         }
         resp
     }

@@ -159,7 +159,9 @@ async fn accept(state: &Arc<AppState>, headers: &HeaderMap, body: Body, kind: Ki
             JobEvent::End { tokens_out, stop_reason, cached_prompt_tokens, .. } => {
                 return Ok(Json(encoder.response(*tokens_out, *stop_reason, *cached_prompt_tokens)).into_response());
             }
-            JobEvent::Error { code, message } => return Ok(response::job_error(*code, message).into_response()),
+            JobEvent::Error { code, message } => {
+                return Ok(response::job_error(*code, message, state.is_shutting_down()).into_response());
+            }
             _ => encoder.absorb(&ev),
         }
     }

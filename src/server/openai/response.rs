@@ -40,12 +40,14 @@ pub fn finish_reason(reason: StopReason) -> &'static str {
     }
 }
 
-/// A job's error event as an OpenAI error (the HTTP status of a non-streamed response).
-pub fn job_error(code: ErrorCode, message: &str) -> OpenAiError {
-    let status = match code {
-        ErrorCode::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+/// A job's error event as an OpenAI error (the HTTP status of a non-streamed response). A job
+/// cancelled by shutdown is a 503 the SDK retries (another replica can serve it); an explicit cancel
+/// or a timeout is a 500 marked `x-should-retry: false`, so the SDK does not run the job again.
+pub fn job_error(code: ErrorCode, message: &str, shutting_down: bool) -> OpenAiError {
+    if code == ErrorCode::Cancelled && shutting_down {
+        return OpenAiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message).retry_after(1);
+    }
+    let status = StatusCode::INTERNAL_SERVER_ERROR;
     let code_str = match code {
         ErrorCode::Cancelled => "cancelled",
         ErrorCode::ContextLengthExceeded => "context_length_exceeded",
@@ -54,7 +56,11 @@ pub fn job_error(code: ErrorCode, message: &str) -> OpenAiError {
         ErrorCode::InferenceTimeout => "inference_timeout",
         ErrorCode::Internal => "internal_error",
     };
-    OpenAiError::server(status, code_str, message)
+    let e = OpenAiError::server(status, code_str, message);
+    match code {
+        ErrorCode::Cancelled | ErrorCode::InferenceTimeout => e.no_retry(),
+        _ => e,
+    }
 }
 
 impl Encoder {
@@ -181,7 +187,7 @@ impl Encoder {
                 }
                 out
             }
-            JobEvent::Error { code, message } => vec![job_error(*code, message).body()],
+            JobEvent::Error { code, message } => vec![job_error(*code, message, false).body()],
         }
     }
 
