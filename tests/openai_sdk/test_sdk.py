@@ -696,6 +696,47 @@ def cancel_by_the_response_id_ends_the_stream_with_an_error(w):
 
 
 @check
+def cancelled_non_streamed_request_is_a_500_the_sdk_does_not_retry(w):
+    """A non-streamed job cancelled by POST /cancel answers 500 `cancelled` with x-should-retry: false, so even a
+    client with the SDK's default retries does not run the job again. Its id is known before its answer only from
+    the logs: take it from the logit log."""
+    def job_ids():
+        with open(w.args.logit_log) as f:
+            return {json.loads(line)["job_id"] for line in f}
+
+    seen = job_ids()
+    retrying = w.client.with_options(max_retries=2)  # the SDK's default
+    outcome = {}
+
+    def ask():
+        try:
+            outcome["reply"] = retrying.chat.completions.create(model=w.model, messages=COUNTING, max_tokens=1500,
+                                                                temperature=0)
+        except openai.APIStatusError as e:
+            outcome["error"] = e
+
+    t = threading.Thread(target=ask)
+    t.start()
+    t0, job_id = time.monotonic(), None
+    while job_id is None:
+        expect(time.monotonic() - t0 < 30, "the non-streamed job never appeared in the logit log")
+        time.sleep(0.1)
+        job_id = next(iter(job_ids() - seen), None)
+    req = urllib.request.Request(w.root + "/cancel", data=json.dumps({"job_id": job_id}).encode(), method="POST",
+                                 headers={"content-type": "application/json",
+                                          "authorization": f"Bearer {w.args.api_key}"})
+    urllib.request.urlopen(req, timeout=10).read()
+    t.join(timeout=120)
+    e = outcome.get("error")
+    expect(e is not None, f"the cancelled request was answered (the SDK ran it again?): {outcome.get('reply')}")
+    expect_eq((type(e).__name__, e.status_code, e.code, e.response.headers.get("x-should-retry")),
+              ("InternalServerError", 500, "cancelled", "false"), f"the cancelled non-streamed request's error {e.body}")
+    w.wait_gauges_zero(5)
+    expect_eq(job_ids() - seen, {job_id}, "jobs run for the request (a retry would add one)")
+    return f"{job_id}: 500 cancelled, x-should-retry false, not run again"
+
+
+@check
 def timed_out_non_streamed_request_cancels_the_job(w):
     before = w.metrics().get('worker_requests_total{outcome="cancelled"}', 0)
     impatient = w.client.with_options(timeout=1.0, max_retries=0)
@@ -766,43 +807,6 @@ def system_fingerprint_is_known(w):
             return fp
         expect(time.monotonic() - t0 < 20, "system_fingerprint still null 20 s into the run (the hash never came)")
         time.sleep(0.5)
-
-
-# Last, so that a failure here does not hide the checks above.
-@check
-def cancelled_non_streamed_request_is_a_500_cancelled(w):
-    """Spec: a non-streaming job that fails answers with its error and status 500 (503 only for a cancel by shutdown).
-    The id of a non-streamed job is known before its answer only from the logs: take it from the logit log."""
-    with open(w.args.logit_log) as f:
-        seen = {json.loads(line)["job_id"] for line in f}
-    outcome = {}
-
-    def ask():
-        try:
-            outcome["reply"] = w.chat(COUNTING, max_tokens=1500, temperature=0)
-        except openai.APIStatusError as e:
-            outcome["error"] = e
-
-    t = threading.Thread(target=ask)
-    t.start()
-    t0, job_id = time.monotonic(), None
-    while job_id is None:
-        expect(time.monotonic() - t0 < 30, "the non-streamed job never appeared in the logit log")
-        time.sleep(0.1)
-        with open(w.args.logit_log) as f:
-            new = {json.loads(line)["job_id"] for line in f} - seen
-        job_id = next(iter(new), None)
-    req = urllib.request.Request(w.root + "/cancel", data=json.dumps({"job_id": job_id}).encode(), method="POST",
-                                 headers={"content-type": "application/json",
-                                          "authorization": f"Bearer {w.args.api_key}"})
-    urllib.request.urlopen(req, timeout=10).read()
-    t.join(timeout=60)
-    e = outcome.get("error")
-    expect(e is not None, f"the cancelled request answered {outcome.get('reply')}")
-    expect_eq((type(e).__name__, e.status_code, e.code), ("InternalServerError", 500, "cancelled"),
-              f"the cancelled non-streamed request's error {e.body}")
-    w.wait_gauges_zero(5)
-    return f"{job_id}: 500 cancelled"
 
 
 def main():
