@@ -616,19 +616,31 @@ def context_length_exceeded(w):
 
 @check
 def wrong_key_is_an_authentication_error(w):
+    """Every call with a wrong key is a 401, including the ones that reuse the SDK's pooled keep-alive connection
+    after a 401: a server that closes a connection must say `Connection: close`, or the next request on it fails."""
     bad = OpenAI(base_url=w.args.base_url, api_key="not-the-key", max_retries=0)
-    for what, call in [("chat", lambda: bad.chat.completions.create(model=w.model, messages=HAIKU, max_tokens=4)),
-                       ("completions", lambda: bad.completions.create(model=w.model, prompt="Hi", max_tokens=4)),
-                       ("models.list", lambda: bad.models.list())]:
-        try:
-            call()
-        except openai.AuthenticationError as e:
-            expect_eq((e.status_code, e.type, e.code), (401, "authentication_error", "invalid_api_key"), what)
-        except openai.APIStatusError as e:
-            raise CheckFailed(f"{what}: expected 401, got {e.status_code} {e.body}")
-        else:
-            raise CheckFailed(f"{what} with a wrong key succeeded")
-    return "chat, completions, models.list"
+    # A body of 200 kB (under the 1 MiB limit) is still arriving when a refusal that does not read it is sent.
+    big = [{"role": "user", "content": "x" * 200_000}]
+    calls = [("chat", lambda: bad.chat.completions.create(model=w.model, messages=HAIKU, max_tokens=4)),
+             ("chat with a 200 kB body", lambda: bad.chat.completions.create(model=w.model, messages=big)),
+             ("completions", lambda: bad.completions.create(model=w.model, prompt="Hi", max_tokens=4)),
+             ("models.list", lambda: bad.models.list())]
+    rounds = 10
+    for n in range(rounds):
+        for what, call in calls:
+            try:
+                call()
+            except openai.AuthenticationError as e:
+                expect_eq((e.status_code, e.type, e.code), (401, "authentication_error", "invalid_api_key"), what)
+            except openai.APIConnectionError as e:
+                raise CheckFailed(f"round {n}, {what}: {e.__cause__!r} on the pooled connection after a 401: the "
+                                  f"worker closed it without `Connection: close` (a 401 answered before the body "
+                                  f"was read?)")
+            except openai.APIStatusError as e:
+                raise CheckFailed(f"{what}: expected 401, got {e.status_code} {e.body}")
+            else:
+                raise CheckFailed(f"{what} with a wrong key succeeded")
+    return f"chat (small and 200 kB bodies), completions, models.list, {rounds} rounds on one pooled connection"
 
 
 @check
