@@ -634,8 +634,8 @@ def wrong_key_is_an_authentication_error(w):
                 expect_eq((e.status_code, e.type, e.code), (401, "authentication_error", "invalid_api_key"), what)
             except openai.APIConnectionError as e:
                 raise CheckFailed(f"round {n}, {what}: {e.__cause__!r} on the pooled connection after a 401: the "
-                                  f"worker closed it without `Connection: close` (a 401 answered before the body "
-                                  f"was read?)")
+                                  f"worker closed it without `Connection: close` (see the last check, "
+                                  f"a_401_keeps_the_connection_or_says_it_closes_it)")
             except openai.APIStatusError as e:
                 raise CheckFailed(f"{what}: expected 401, got {e.status_code} {e.body}")
             else:
@@ -819,6 +819,46 @@ def system_fingerprint_is_known(w):
             return fp
         expect(time.monotonic() - t0 < 20, "system_fingerprint still null 20 s into the run (the hash never came)")
         time.sleep(0.5)
+
+
+# Last, so that while it fails every other check still runs.
+@check
+def a_401_keeps_the_connection_or_says_it_closes_it(w):
+    """What makes the wrong-key check flaky, made deterministic with a raw socket: an HTTP/1.1 client such as
+    the SDK's pool reuses a connection unless the response says `Connection: close`. Send the headers, then the body
+    20 ms later (as a client streaming its upload does), read the 401, and see whether the worker hangs up."""
+    import socket
+    from urllib.parse import urlsplit
+    u = urlsplit(w.args.base_url)
+    body = json.dumps({"model": w.model, "messages": HAIKU, "max_tokens": 1}).encode()
+    head = (f"POST {u.path.rstrip('/')}/chat/completions HTTP/1.1\r\nHost: {u.netloc}\r\n"
+            f"content-type: application/json\r\nauthorization: Bearer not-the-key\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+        s.sendall(head)
+        time.sleep(0.02)
+        s.sendall(body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            expect(chunk, f"the worker closed the connection before answering: {data!r}")
+            data += chunk
+        headers, rest = data.split(b"\r\n\r\n", 1)
+        lines = headers.decode("latin-1").split("\r\n")
+        expect(lines[0].split(" ")[1] == "401", f"status line {lines[0]!r}")
+        fields = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+        while len(rest) < int(fields["content-length"]):
+            rest += s.recv(65536)
+        s.settimeout(0.5)
+        try:
+            hung_up = s.recv(1) == b""
+        except socket.timeout:
+            hung_up = False
+    says_close = fields.get("connection", "").lower() == "close"
+    expect(not hung_up or says_close, "after a 401 whose body came 20 ms after its headers the worker closed the "
+           "connection without `Connection: close` in the response, so a pooled client's next request on it fails "
+           "(drain the body before refusing, as for 413, or send `Connection: close`)")
+    return "closed with Connection: close" if hung_up else "connection kept"
 
 
 def main():
