@@ -26,8 +26,13 @@ pub async fn require_api_key(State(state): State<Arc<AppState>>, req: Request, n
                 _ => Endpoint::Execute,
             };
             state.metrics.outcome(endpoint, "rejected_unauthorized");
-            let e = ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token");
-            if path.starts_with("/v1/") {
+            let openai = path.starts_with("/v1/");
+            let (parts, body) = req.into_parts();
+            let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token");
+            if !super::body::drain(&parts.headers, body).await {
+                e = e.close_connection();
+            }
+            if openai {
                 return OpenAiError::from(e).into_response();
             }
             return e.into_response();

@@ -48,3 +48,23 @@ pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiErro
     }
     Ok(Bytes::from(kept))
 }
+
+/// Reads a body to its end and throws it away, for a refusal sent before the body was needed (401):
+/// hyper closes a connection whose request body was left unread, without `Connection: close`, so a
+/// pooled client's next request on it fails. False when it could not be drained (over
+/// DRAIN_LIMIT_BYTES or a read error): then the refusal must say `Connection: close`.
+pub async fn drain(headers: &HeaderMap, body: Body) -> bool {
+    if declared_length(headers).is_some_and(|n| n > DRAIN_LIMIT_BYTES as u64) {
+        return false;
+    }
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return false };
+        seen = seen.saturating_add(chunk.len());
+        if seen > DRAIN_LIMIT_BYTES {
+            return false;
+        }
+    }
+    true
+}
