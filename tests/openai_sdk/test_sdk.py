@@ -634,7 +634,7 @@ def wrong_key_is_an_authentication_error(w):
                 expect_eq((e.status_code, e.type, e.code), (401, "authentication_error", "invalid_api_key"), what)
             except openai.APIConnectionError as e:
                 raise CheckFailed(f"round {n}, {what}: {e.__cause__!r} on the pooled connection after a 401: the "
-                                  f"worker closed it without `Connection: close` (see the last check, "
+                                  f"worker closed it without `Connection: close` (see the check "
                                   f"a_401_keeps_the_connection_or_says_it_closes_it)")
             except openai.APIStatusError as e:
                 raise CheckFailed(f"{what}: expected 401, got {e.status_code} {e.body}")
@@ -821,11 +821,10 @@ def system_fingerprint_is_known(w):
         time.sleep(0.5)
 
 
-# Last, so that while it fails every other check still runs.
 @check
 def a_401_keeps_the_connection_or_says_it_closes_it(w):
-    """What makes the wrong-key check flaky, made deterministic with a raw socket: an HTTP/1.1 client such as
-    the SDK's pool reuses a connection unless the response says `Connection: close`. Send the headers, then the body
+    """The wrong-key check's hazard made deterministic with a raw socket (it once failed 2 of 3 suite runs): an
+    HTTP/1.1 client such as the SDK's pool reuses a connection unless the response says `Connection: close`. Send the headers, then the body
     20 ms later (as a client streaming its upload does), read the 401, and see whether the worker hangs up."""
     import socket
     from urllib.parse import urlsplit
