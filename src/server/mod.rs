@@ -12,6 +12,7 @@ pub mod health;
 pub mod job_handle;
 pub mod openai;
 pub mod request;
+pub mod strict_json;
 pub mod submit;
 
 use std::path::PathBuf;
