@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::AppState;
 
 pub async fn cancel(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = super::body::read_body(&headers, body).await?;
+    let body = super::body::read_body(&headers, body, state.body_timeout).await?;
     let value = super::strict_json::parse(&body).map_err(|e| ApiError::invalid(e.field(), e.message()))?;
     let Value::Object(obj) = value else {
         return Err(ApiError::invalid("body", "the body must be a JSON object"));
