@@ -10,8 +10,6 @@ mod memory;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
-
 use crate::engine::{Engine, EngineConfig, LoadedModel};
 use crate::ffi::{self, Backend, Model, ModelParams};
 use crate::model_vocab::gguf_vocab;
@@ -50,7 +48,7 @@ pub fn run(args: DaemonArgs) -> i32 {
 }
 
 async fn serve(cfg: DaemonConfig) -> i32 {
-    let listener = match TcpListener::bind((cfg.host, cfg.port)).await {
+    let listener = match server::listener::bind(std::net::SocketAddr::new(cfg.host, cfg.port)) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {}:{}: {e}", cfg.host, cfg.port);

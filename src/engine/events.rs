@@ -11,10 +11,12 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::job::JobEvent;
 
-/// Events a job may have waiting for its front end. One token event is a piece of text (a few
-/// bytes to a few hundred with logprobs), so this bounds a stalled client's queue to well under
-/// 1 MiB; a client that reads at all takes events far faster than a step makes them.
-pub const MAX_UNREAD_EVENTS: usize = 1024;
+/// Events a job may have waiting for its front end. Events wait here only once the connection's
+/// buffers are full (hyper's 64 KiB and the kernel's, server/listener.rs); a client that reads at
+/// all empties them faster than a step fills them, so 256 events of slack beyond those is ample.
+/// One event is a token's text (bytes; about 2 KiB with 20 logprob alternatives), so this bounds
+/// a stalled client's queue to under 1 MiB.
+pub const MAX_UNREAD_EVENTS: usize = 256;
 
 /// Why an event was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

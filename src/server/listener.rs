@@ -11,7 +11,7 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
@@ -21,6 +21,24 @@ pub const MAX_HEADER_BYTES: usize = 32 << 10;
 pub const MAX_HEADERS: usize = 100;
 /// hyper's read buffer, which also caps a head that never ends (hyper's minimum is 8 KiB).
 const READ_BUFFER_BYTES: usize = 2 * MAX_HEADER_BYTES;
+
+/// The kernel send buffer of every connection (the kernel doubles it for its bookkeeping).
+/// Fixed instead of autotuned: on loopback autotuning starts it at megabytes, which a client that
+/// stops reading would pin, and which would hide that client from the unread-event count
+/// (engine/events.rs) for a whole generation. Enough for any response at local-network rates.
+pub const SEND_BUFFER_BYTES: u32 = 64 << 10;
+
+/// Pending connections the kernel queues before accept.
+const BACKLOG: u32 = 1024;
+
+/// The listening socket; accepted connections inherit its send buffer size.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(SEND_BUFFER_BYTES)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
