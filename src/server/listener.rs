@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper::server::conn::http1;
@@ -65,6 +65,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
         .max_headers(MAX_HEADERS)
         .max_buf_size(READ_BUFFER_BYTES);
     let mut connections = JoinSet::new();
+    let (mut refused, mut last_warned) = (0u64, None);
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -82,6 +83,13 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
         while connections.try_join_next().is_some() {}
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             refuse(stream);
+            refused += 1;
+            // One line a second at most: a flood of connections must not become a flood of logs.
+            if last_warned.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(1)) {
+                tracing::warn!(refused, "refusing connections: --max-connections {} are open", limits.max_connections);
+                last_warned = Some(Instant::now());
+                refused = 0;
+            }
             continue;
         };
         // Token events are small writes that must not wait for Nagle's algorithm.
@@ -111,7 +119,6 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
 
 /// Over the cap: the 503 if the socket takes it at once, then close.
 fn refuse(stream: TcpStream) {
-    tracing::warn!("refusing a connection: --max-connections are open");
     let _ = stream.try_write(OVER_CAPACITY);
 }
 
