@@ -176,3 +176,25 @@ fn hostile_chat_templates_get_400_quickly_and_the_worker_keeps_serving() {
     let events = w.execute(&json!({"job_id": "fine", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2, "temperature": 0}));
     assert_eq!(events.last().unwrap().event, "end");
 }
+
+/// Found by probing as a client would: a repeated key was accepted with the last value winning.
+#[test]
+fn ambiguous_or_out_of_range_bodies_get_400_naming_the_field() {
+    let Some(w) = start(&[]) else { return };
+    for (path, body, field_key, field) in [
+        ("/execute", r#"{"job_id":"a","job_id":"b","prompt":"x"}"#, "field", "job_id"),
+        ("/execute", r#"{"job_id":"a","messages":[{"role":"user","content":"x"},{"role":"user","role":"system","content":"y"}]}"#, "field", "messages[1].role"),
+        ("/execute", r#"{"job_id":"a","prompt":"x","temperature":1e400}"#, "field", "temperature"),
+        ("/execute", r#"{"job_id":"a","prompt":"x","seed":18446744073709551616}"#, "field", "seed"),
+        ("/cancel", r#"{"job_id":"a","job_id":"b"}"#, "field", "job_id"),
+        ("/v1/completions", r#"{"model":"m","model":"n","prompt":"x"}"#, "param", "model"),
+        ("/v1/chat/completions", r#"{"model":"m","messages":[{"role":"user","content":"x","content":"y"}]}"#, "param", "messages[0].content"),
+    ] {
+        let r = w.post(path, body);
+        assert_eq!(r.status(), 400, "{path} {body}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["error"][field_key], field, "{path} {body}: {v}");
+    }
+    let events = w.execute(&json!({"job_id": "fine", "prompt": "Hello", "max_tokens": 2, "temperature": 0}));
+    assert_eq!(events.last().unwrap().event, "end");
+}
