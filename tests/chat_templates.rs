@@ -96,3 +96,35 @@ fn every_llama_cpp_template_renders_as_llama_cpp_renders_it() {
     eprintln!("{matched} renders identical, {refused} refused by both, {known} known differences");
     assert!(failures.is_empty(), "{} renders differ from llama.cpp:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// The largest legitimate request (256 messages, all 32,768 content characters) renders with
+/// every template within the fuel and output limits of src/chat/mod.rs; a template may still refuse
+/// the conversation for its own reasons (e.g. roles it does not accept).
+#[test]
+fn the_largest_request_fits_every_templates_limits() {
+    let Some(dir) = templates_dir() else { return };
+    let messages: Vec<ChatMessage> = (0..256)
+        .map(|i| ChatMessage { role: if i % 2 == 0 { "user" } else { "assistant" }.into(), content: "é".repeat(128) })
+        .collect();
+    let mut hit = Vec::new();
+    let mut rendered = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jinja") {
+            continue;
+        }
+        let Ok(t) = ChatTemplate::new(&std::fs::read_to_string(&path).unwrap(), TemplateTokens::default()) else { continue };
+        let t0 = std::time::Instant::now();
+        match t.render(&messages, true, &[]) {
+            Ok(_) => rendered += 1,
+            Err(e) if e.to_string().contains("steps") || e.to_string().contains("bytes") || e.to_string().contains("recursed") => {
+                hit.push(format!("{}: {e}", path.display()))
+            }
+            Err(_) => {}
+        }
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "{}: {:?}", path.display(), t0.elapsed());
+    }
+    eprintln!("{rendered} templates rendered the 256-message conversation");
+    assert!(rendered >= 50, "only {rendered} templates rendered");
+    assert!(hit.is_empty(), "limits refused a legitimate request:\n{}", hit.join("\n"));
+}

@@ -6,6 +6,7 @@
 //! `messages`, `bos_token`, `eos_token`, `add_generation_prompt`. As llama.cpp does, a BOS text
 //! the template writes at the start is dropped when the tokenizer adds BOS itself.
 
+mod bounded_output;
 mod strftime;
 
 use minijinja::value::ValueKind;
@@ -42,9 +43,28 @@ pub struct ChatTemplate {
 
 const NAME: &str = "chat";
 
+/// Instructions one rendering may execute. Every template of the conformance suite renders the
+/// largest request (256 messages) within it (tests/chat_templates.rs); an endless loop stops
+/// after a fraction of a second (chat::tests, .specs/tokenizer.md).
+pub const TEMPLATE_FUEL: u64 = 5_000_000;
+
+/// Deepest macro/include nesting: templates recurse at most as deep as the JSON they print.
+pub const TEMPLATE_RECURSION_LIMIT: usize = 100;
+
+/// Largest rendered prompt: four UTF-8 bytes for each of the MAX_PROMPT_CHARS characters of
+/// content, plus generous room for the template's markup, rounded up to 1 MiB.
+pub const MAX_RENDERED_BYTES: usize = 1 << 20;
+
 /// Jinja's message for a message the error carries, without minijinja's location decorations.
+/// The limits that stop a hostile template get sentences of their own.
 fn describe(e: &Error) -> String {
-    let mut text = e.detail().map(str::to_string).unwrap_or_else(|| e.to_string());
+    let mut text = match e.kind() {
+        ErrorKind::OutOfFuel => format!("rendering took more than {TEMPLATE_FUEL} steps; the template loops without end or too long"),
+        ErrorKind::InvalidOperation if e.detail() == Some("recursion limit exceeded") => {
+            format!("the template recursed deeper than {TEMPLATE_RECURSION_LIMIT} levels")
+        }
+        _ => e.detail().map(str::to_string).unwrap_or_else(|| e.to_string()),
+    };
     if let Some(line) = e.line() {
         text.push_str(&format!(" (template line {line})"));
     }
@@ -56,6 +76,8 @@ impl ChatTemplate {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
+        env.set_fuel(Some(TEMPLATE_FUEL));
+        env.set_recursion_limit(TEMPLATE_RECURSION_LIMIT);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         // Python prints True/False/None, as the Jinja engines templates are written for do.
         env.set_formatter(|out, state, value| match value.kind() {
@@ -96,7 +118,14 @@ impl ChatTemplate {
         ];
         ctx.extend(extra.iter().cloned());
         let ctx: Value = ctx.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        let mut text = template.render(ctx).map_err(|e| ChatError::Render(describe(&e)))?;
+        let mut out = bounded_output::BoundedOutput::new(MAX_RENDERED_BYTES);
+        if let Err(e) = template.render_captured_to(ctx, &mut out) {
+            if out.overflowed() {
+                return Err(ChatError::Render(format!("the rendered prompt is over {MAX_RENDERED_BYTES} bytes")));
+            }
+            return Err(ChatError::Render(describe(&e)));
+        }
+        let mut text = out.into_string().map_err(ChatError::Render)?;
         if self.tokens.tokenizer_adds_bos && !self.tokens.bos.is_empty() && text.starts_with(&self.tokens.bos) {
             text.drain(..self.tokens.bos.len());
         }
@@ -239,5 +268,35 @@ mod tests {
     #[test]
     fn a_broken_template_is_a_compile_error() {
         assert!(matches!(ChatTemplate::new("{% for %}", TemplateTokens::default()), Err(ChatError::Compile(_))));
+    }
+
+    fn render_error(src: &str) -> (String, std::time::Duration) {
+        let t = ChatTemplate::new(src, TemplateTokens::default()).unwrap();
+        let t0 = std::time::Instant::now();
+        let e = t.render(&msgs(&[("user", "x")]), true, &[]).unwrap_err().to_string();
+        (e, t0.elapsed())
+    }
+
+    #[test]
+    fn an_endless_loop_runs_out_of_fuel_quickly() {
+        let (e, took) = render_error("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}");
+        assert!(e.contains("loops without end"), "{e}");
+        // Generous for a debug build on a loaded machine.
+        eprintln!("out of fuel after {took:?}");
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    }
+
+    #[test]
+    fn a_macro_calling_itself_hits_the_recursion_limit() {
+        let (e, _) = render_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
+        assert!(e.contains("recursed deeper than 100"), "{e}");
+    }
+
+    #[test]
+    fn output_beyond_the_cap_is_refused_without_being_kept() {
+        let (e, _) = render_error("{% for i in range(100000) %}{{ 'x' * 100000 }}{% endfor %}");
+        assert!(e.contains("over 1048576 bytes"), "{e}");
+        let t = ChatTemplate::new("{{ 'y' * 1048576 }}", TemplateTokens::default()).unwrap();
+        assert_eq!(t.render(&msgs(&[("user", "x")]), true, &[]).unwrap().len(), MAX_RENDERED_BYTES);
     }
 }

@@ -87,7 +87,22 @@ pub struct DaemonArgs {
     /// CUDA: launch the decode step's kernels one by one instead of replaying a CUDA graph.
     #[arg(long)]
     pub no_cuda_graph: bool,
+    /// Most open HTTP connections; a connection over the cap gets 503 and is closed at once.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: u32,
+    /// A request's headers must arrive within this many seconds of the connection being ready to
+    /// read them (also how long an idle keep-alive connection stays open).
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_sec: u64,
+    /// A request's body must arrive within this many seconds; else 408 BODY_TIMEOUT.
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout_sec: u64,
 }
+
+/// Largest --max-connections (each connection holds a file descriptor and a few KiB).
+pub const MAX_CONNECTIONS: u32 = 65_536;
+/// Largest --header-timeout-sec and --body-timeout-sec.
+pub const MAX_REQUEST_TIMEOUT_SEC: u64 = 3600;
 
 /// The core's largest context (kMaxContext in cuda/core/model.h).
 pub const MAX_CTX_SIZE: u32 = 1 << 22;
@@ -139,6 +154,9 @@ pub struct DaemonConfig {
     pub tokenizer: Option<PathBuf>,
     pub chat_template_file: Option<PathBuf>,
     pub cuda_graphs: bool,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
 }
 
 /// A file given on the command line must exist and be readable before the server starts.
@@ -228,6 +246,14 @@ impl DaemonArgs {
         if self.served_model_name.as_deref().is_some_and(|n| n.is_empty() || n.chars().any(char::is_control)) {
             return Err("--served-model-name must be a non-empty name without control characters".into());
         }
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err(format!("--max-connections {} is out of range (1-{MAX_CONNECTIONS})", self.max_connections));
+        }
+        for (flag, secs) in [("--header-timeout-sec", self.header_timeout_sec), ("--body-timeout-sec", self.body_timeout_sec)] {
+            if !(1..=MAX_REQUEST_TIMEOUT_SEC).contains(&secs) {
+                return Err(format!("{flag} {secs} is out of range (1-{MAX_REQUEST_TIMEOUT_SEC})"));
+            }
+        }
         Ok(DaemonConfig {
             worker_id,
             model,
@@ -253,6 +279,9 @@ impl DaemonArgs {
             tokenizer: self.tokenizer,
             chat_template_file: self.chat_template_file,
             cuda_graphs: !self.no_cuda_graph,
+            max_connections: self.max_connections as usize,
+            header_timeout: Duration::from_secs(self.header_timeout_sec),
+            body_timeout: Duration::from_secs(self.body_timeout_sec),
         })
     }
 }

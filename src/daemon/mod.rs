@@ -10,11 +10,10 @@ mod memory;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
-
 use crate::engine::{Engine, EngineConfig, LoadedModel};
 use crate::ffi::{self, Backend, Model, ModelParams};
 use crate::model_vocab::gguf_vocab;
+use crate::server::listener::ConnectionLimits;
 use crate::server::{self, AppState, Phase};
 use crate::chat::ChatSupport;
 use crate::tokenizer::Tokenizer;
@@ -49,7 +48,7 @@ pub fn run(args: DaemonArgs) -> i32 {
 }
 
 async fn serve(cfg: DaemonConfig) -> i32 {
-    let listener = match TcpListener::bind((cfg.host, cfg.port)).await {
+    let listener = match server::listener::bind(std::net::SocketAddr::new(cfg.host, cfg.port)) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {}:{}: {e}", cfg.host, cfg.port);
@@ -62,6 +61,7 @@ async fn serve(cfg: DaemonConfig) -> i32 {
     };
     let mut state = AppState::new(cfg.worker_id.clone(), cfg.model.clone(), backend, cfg.max_tokens_out, cfg.api_key.clone());
     state.served_model_name = cfg.served_model_name.clone();
+    state.body_timeout = cfg.body_timeout;
     let state = Arc::new(state);
     tracing::info!(worker_id = %cfg.worker_id, model = %cfg.model.display(), backend, "listening on {}:{}", cfg.host, cfg.port);
 
@@ -108,10 +108,8 @@ async fn serve(cfg: DaemonConfig) -> i32 {
 
     let drained = drain_on_signal(state.clone(), cfg.shutdown_timeout);
     let app = server::router(state.clone());
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(drained).await {
-        tracing::error!("HTTP server failed: {e}");
-        return 1;
-    }
+    let limits = ConnectionLimits { max_connections: cfg.max_connections, header_timeout: cfg.header_timeout };
+    server::listener::serve(listener, app, limits, drained).await;
     // The queue is closed, so the inference thread ends and drops its share of the model.
     let _ = tokio::task::spawn_blocking(move || inference.join()).await;
     drop(state);

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
-use tokio::sync::mpsc::UnboundedSender;
 
+use super::events::{EventSender, Unsent};
 use crate::ffi::SamplerParams;
 
 /// Which front end a job came from (metrics are labelled by it). Cancel and Models never carry
@@ -125,6 +125,8 @@ impl JobEvent {
 /// Per-job state shared between the HTTP handlers, the watchdog and the inference thread.
 pub struct JobControl {
     pub cancelled: AtomicBool,
+    /// Set when the job was stopped because its client has MAX_UNREAD_EVENTS unread.
+    pub stalled: AtomicBool,
     pub timed_out: AtomicBool,
     /// The core's abort flag of the job's sequence: non-zero drops its rows at the next layer.
     pub abort: Arc<AtomicI32>,
@@ -134,14 +136,15 @@ pub struct JobControl {
     deadline: Mutex<Option<Instant>>,
     /// Where the events go. Whoever sends the terminal event takes it, so there is exactly one
     /// terminal event even when a cancel or a timeout races the inference thread.
-    events: Mutex<Option<UnboundedSender<JobEvent>>>,
+    events: Mutex<Option<EventSender>>,
 }
 
 impl JobControl {
-    pub fn new(events: UnboundedSender<JobEvent>, endpoint: Endpoint) -> JobControl {
+    pub fn new(events: EventSender, endpoint: Endpoint) -> JobControl {
         JobControl {
             endpoint,
             cancelled: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
             abort: Arc::new(AtomicI32::new(0)),
             accepted_at: Instant::now(),
@@ -150,12 +153,22 @@ impl JobControl {
         }
     }
 
-    /// Sends a non-terminal event; false once the job has ended or its client is gone.
+    /// Sends a non-terminal event; false once the job has ended, its client is gone, or its
+    /// client stopped reading (then the job is stopped as cancelled, `stalled` set).
     pub fn send(&self, event: JobEvent) -> bool {
         debug_assert!(!event.is_terminal());
-        match self.events.lock().unwrap().as_ref() {
-            Some(tx) => tx.send(event).is_ok(),
-            None => false,
+        let sent = match self.events.lock().unwrap().as_ref() {
+            Some(tx) => tx.send(event),
+            None => return false,
+        };
+        match sent {
+            Ok(()) => true,
+            Err(Unsent::Closed) => false,
+            Err(Unsent::Stalled) => {
+                self.stalled.store(true, Ordering::SeqCst);
+                self.request_stop(false);
+                false
+            }
         }
     }
 
@@ -165,7 +178,7 @@ impl JobControl {
         debug_assert!(event.is_terminal());
         let Some(tx) = self.events.lock().unwrap().take() else { return false };
         before();
-        let _ = tx.send(event);
+        let _ = tx.send_always(event);
         true
     }
 

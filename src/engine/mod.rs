@@ -5,6 +5,7 @@
 //! at its next event. A cancel or a timeout ends the job's stream at once (the job's rows leave
 //! the step in flight at the next layer boundary, and its sequence at the end of that step).
 
+pub mod events;
 pub mod generation;
 pub mod job;
 pub mod logprobs;
@@ -18,12 +19,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::chat::ChatSupport;
 use crate::ffi::{Context, ContextParams, KvStats, Model, ModelInfo};
 use crate::metrics::Metrics;
 use crate::tokenizer::Tokenizer;
+use events::EventSender;
 use job::{ErrorCode, Job, JobControl, JobEvent, JobSpec};
 use queue::{JobQueue, PushError};
 use scheduler::{JobLog, Scheduler};
@@ -109,7 +110,7 @@ impl Engine {
         Ok(ctx)
     }
 
-    pub fn submit(&self, spec: JobSpec, events: UnboundedSender<JobEvent>) -> Result<(), SubmitError> {
+    pub fn submit(&self, spec: JobSpec, events: EventSender) -> Result<(), SubmitError> {
         let mut reg = self.registry.lock().unwrap();
         if reg.contains_key(&spec.job_id) {
             return Err(SubmitError::Duplicate);

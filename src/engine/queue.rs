@@ -101,7 +101,7 @@ mod tests {
     use crate::ffi::SamplerParams;
 
     fn job(id: &str) -> Job {
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, _rx) = crate::engine::events::event_channel();
         let spec = JobSpec {
             job_id: id.into(),
             prompt: "p".into(),

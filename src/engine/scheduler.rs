@@ -366,7 +366,12 @@ impl<'e, 'm> Scheduler<'e, 'm> {
                 // Cancelled, timed out or the client went away: if no terminal event went out yet
                 // (shutdown aborted it, or the client vanished), it goes out now.
                 let code = if r.job.control.timed_out.load(Ordering::SeqCst) { ErrorCode::InferenceTimeout } else { ErrorCode::Cancelled };
-                Outcome::Failed(code, stop_message(self.engine, code)).terminal(0, 0.0, 0.0, 0)
+                let message = if r.job.control.stalled.load(Ordering::SeqCst) {
+                    STALLED_CLIENT_MESSAGE.to_string()
+                } else {
+                    stop_message(self.engine, code)
+                };
+                Outcome::Failed(code, message).terminal(0, 0.0, 0.0, 0)
             }
             o => o.terminal(r.gen.tokens_out, prefill_ms, decode_ms, r.cached as u32),
         };
@@ -409,6 +414,9 @@ pub(super) struct JobLog {
     pub decode_ms: f64,
     pub started: Instant,
 }
+
+/// The CANCELLED message of a job stopped because its client has MAX_UNREAD_EVENTS unread.
+pub const STALLED_CLIENT_MESSAGE: &str = "the client is not reading its stream";
 
 pub(super) fn stop_message(engine: &Engine, code: ErrorCode) -> String {
     match code {

@@ -29,7 +29,7 @@ pub async fn require_api_key(State(state): State<Arc<AppState>>, req: Request, n
             let openai = path.starts_with("/v1/");
             let (parts, body) = req.into_parts();
             let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or wrong bearer token");
-            if !super::body::drain(&parts.headers, body).await {
+            if !super::body::drain(&parts.headers, body, state.body_timeout).await {
                 e = e.close_connection();
             }
             if openai {
@@ -41,10 +41,24 @@ pub async fn require_api_key(State(state): State<Arc<AppState>>, req: Request, n
     next.run(req).await
 }
 
-/// Compares without an early exit, so response time does not leak how much of a key matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// Compares the SHA-256 digests of both without an early exit: digests have one length, so
+/// neither how much of the key matched nor the key's length shows in the response time.
+fn constant_time_eq(given: &[u8], key: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given), Sha256::digest(key));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn equal_keys_match_and_any_other_length_or_byte_does_not() {
+        assert!(constant_time_eq(b"s3cret-key", b"s3cret-key"));
+        assert!(constant_time_eq(b"", b""));
+        for other in [&b""[..], b"s3cret-ke", b"s3cret-key ", b"s3cret-kez", b"S3cret-key", b"s3cret-keys3cret-key"] {
+            assert!(!constant_time_eq(other, b"s3cret-key"), "{:?}", std::str::from_utf8(other));
+        }
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -13,9 +13,8 @@ use super::error::ApiError;
 use super::AppState;
 
 pub async fn cancel(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = super::body::read_body(&headers, body).await?;
-    let value: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))?;
+    let body = super::body::read_body(&headers, body, state.body_timeout).await?;
+    let value = super::strict_json::parse(&body).map_err(|e| ApiError::invalid(e.field(), e.message()))?;
     let Value::Object(obj) = value else {
         return Err(ApiError::invalid("body", "the body must be a JSON object"));
     };

@@ -43,7 +43,9 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Exe
     if state.is_shutting_down() {
         return Err(("rejected_shutting_down", ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN", "the worker is shutting down")));
     }
-    let bytes = super::body::read_body(headers, body).await.map_err(|e| ("rejected_too_large", e))?;
+    let bytes = super::body::read_body(headers, body, state.body_timeout)
+        .await
+        .map_err(|e| (if e.status == StatusCode::REQUEST_TIMEOUT { "rejected_timeout" } else { "rejected_too_large" }, e))?;
     let Some(engine) = state.engine.get().filter(|_| state.phase() == Phase::Healthy) else {
         let e = match state.phase() {
             Phase::Loading => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "MODEL_LOADING", "the model is still loading; see GET /health").retry_after(2),

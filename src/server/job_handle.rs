@@ -4,20 +4,19 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::mpsc::UnboundedReceiver;
-
+use crate::engine::events::EventReceiver;
 use crate::engine::job::JobEvent;
 use crate::engine::Engine;
 
 pub struct JobHandle {
-    rx: UnboundedReceiver<JobEvent>,
+    rx: EventReceiver,
     engine: Arc<Engine>,
     pub job_id: String,
     finished: bool,
 }
 
 impl JobHandle {
-    pub fn new(rx: UnboundedReceiver<JobEvent>, engine: Arc<Engine>, job_id: String) -> JobHandle {
+    pub fn new(rx: EventReceiver, engine: Arc<Engine>, job_id: String) -> JobHandle {
         JobHandle { rx, engine, job_id, finished: false }
     }
 

@@ -10,8 +10,10 @@ pub mod error;
 pub mod execute;
 pub mod health;
 pub mod job_handle;
+pub mod listener;
 pub mod openai;
 pub mod request;
+pub mod strict_json;
 pub mod submit;
 
 use std::path::PathBuf;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub backend: &'static str,
     pub max_tokens_out: u32,
     pub api_key: Option<String>,
+    /// --body-timeout-sec: how long a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
     pub started: Instant,
     pub metrics: Arc<Metrics>,
     pub engine: OnceLock<Arc<Engine>>,
@@ -62,6 +66,7 @@ impl AppState {
             backend,
             max_tokens_out,
             api_key,
+            body_timeout: body::DEFAULT_BODY_TIMEOUT,
             started: Instant::now(),
             metrics: Arc::new(Metrics::new()),
             engine: OnceLock::new(),

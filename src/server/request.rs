@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
+use super::strict_json;
 use crate::admission::{AdmissionRequest, BudgetRule, PromptInput, MAX_PROMPT_CHARS};
 use crate::chat::ChatMessage;
 use crate::engine::job::Endpoint;
@@ -27,8 +28,7 @@ pub fn parse(body: &[u8], limits: &Limits) -> Result<AdmissionRequest, ApiError>
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::invalid("body", "the request body is empty; send a JSON object"));
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::invalid("body", format!("the body is not valid JSON: {e}")))?;
+    let value = strict_json::parse(body).map_err(|e| ApiError::invalid(e.field(), e.message()))?;
     let Value::Object(obj) = value else {
         return Err(ApiError::invalid("body", "the body must be a JSON object"));
     };
@@ -187,9 +187,10 @@ fn number(obj: &Map<String, Value>, field: &str, default: f32, ok: impl Fn(f64) 
     match obj.get(field) {
         None => Ok(default),
         Some(Value::Number(n)) => {
-            let x = n.as_f64().ok_or_else(|| ApiError::invalid(field, "must be a number"))?;
+            // Checked as the f32 the sampler gets: 1e-50 is above 0 as an f64 but 0 as an f32.
+            let x = n.as_f64().ok_or_else(|| ApiError::invalid(field, "must be a number"))? as f32 as f64;
             if ok(x) {
-                Ok(x as f32)
+                Ok(x as f32 + 0.0) // -0.0 reads as 0
             } else {
                 Err(ApiError::invalid(field, format!("{rule} (got {x})")))
             }
@@ -270,5 +271,52 @@ mod tests {
         assert_eq!(field_of(&long), "prompt");
         let ok = format!(r#"{{"job_id":"a","prompt":"{}"}}"#, "é".repeat(MAX_PROMPT_CHARS));
         assert!(parse(ok.as_bytes(), &LIMITS).is_ok());
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_naming_their_path() {
+        let e = parse(br#"{"job_id":"a","job_id":"b","prompt":"x"}"#, &LIMITS).unwrap_err();
+        assert_eq!((e.field.as_deref(), e.code), (Some("job_id"), "INVALID_REQUEST"));
+        assert!(e.message.contains("duplicate key"), "{}", e.message);
+        assert_eq!(field_of(r#"{"job_id":"a","messages":[{"role":"user","content":"x"},{"role":"user","role":"system","content":"y"}]}"#), "messages[1].role");
+    }
+
+    /// Every numeric field at the edges of its type. `None`: accepted.
+    #[test]
+    fn numeric_edges_are_refused_naming_the_field_or_accepted_in_range() {
+        let ints = ["max_tokens", "top_k", "seed"];
+        let floats = ["temperature", "top_p", "min_p", "repetition_penalty"];
+        let refused_everywhere = ["-1", "1e308", "-1e308", "1e400", "-1e400", "18446744073709551616", "-9223372036854775809"];
+        for field in ints.iter().chain(&floats) {
+            for v in refused_everywhere {
+                let body = format!(r#"{{"job_id":"a","prompt":"x","{field}":{v}}}"#);
+                assert_eq!(field_of(&body), *field, "{body}");
+            }
+        }
+        // Integers must be JSON integers: 5.0 and -0.0 are floats.
+        for field in ints {
+            for v in ["5.0", "-0.0", "0.0", "1.5"] {
+                assert_eq!(field_of(&format!(r#"{{"job_id":"a","prompt":"x","{field}":{v}}}"#)), field);
+            }
+        }
+        let ok = |field: &str, v: &str| parse(format!(r#"{{"job_id":"a","prompt":"x","{field}":{v}}}"#).as_bytes(), &LIMITS);
+        let refused = |field: &str, v: &str| assert_eq!(field_of(&format!(r#"{{"job_id":"a","prompt":"x","{field}":{v}}}"#)), field, "{field}={v}");
+        refused("max_tokens", "0");
+        assert_eq!(ok("max_tokens", "2048").unwrap().max_tokens, Some(2048));
+        assert_eq!(ok("top_k", "0").unwrap().sampling.top_k, 0);
+        assert_eq!(ok("top_k", "49152").unwrap().sampling.top_k, 49152);
+        assert_eq!(ok("seed", "0").unwrap().sampling.seed, 0);
+        assert_eq!(ok("seed", "18446744073709551615").unwrap().sampling.seed, u64::MAX);
+        // -0.0 is 0 where 0 is allowed; a value that is 0 as the sampler's f32 is 0.
+        let t = ok("temperature", "-0.0").unwrap().sampling.temperature;
+        assert!(t == 0.0 && t.is_sign_positive());
+        assert_eq!(ok("min_p", "-0.0").unwrap().sampling.min_p, 0.0);
+        assert_eq!(ok("temperature", "1e-400").unwrap().sampling.temperature, 0.0);
+        for (field, v) in [("top_p", "-0.0"), ("top_p", "0"), ("top_p", "1e-50"), ("repetition_penalty", "-0.0"), ("repetition_penalty", "1e-50")] {
+            refused(field, v);
+        }
+        assert_eq!(ok("top_p", "1e-30").unwrap().sampling.top_p, 1e-30);
+        assert_eq!(ok("temperature", "2").unwrap().sampling.temperature, 2.0);
+        refused("temperature", "2.001");
     }
 }

@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc::unbounded_channel;
-
 use super::job_handle::JobHandle;
 use crate::admission::{self, AdmissionRequest, Limits, Refusal};
+use crate::engine::events::event_channel;
 use crate::engine::job::JobSpec;
 use crate::engine::{Engine, SubmitError};
 use crate::ffi::KV_BLOCK_TOKENS;
@@ -38,7 +37,7 @@ pub async fn submit(engine: &Arc<Engine>, max_tokens_out: u32, req: AdmissionReq
         .unwrap_or_else(|e| Err(Refusal::Tokenizer(format!("admission failed: {e}"))));
     let spec = admitted.map_err(|refusal| SubmitFailure::Refused { refusal, seed })?;
     let spec = Arc::new(spec);
-    let (tx, rx) = unbounded_channel();
+    let (tx, rx) = event_channel();
     engine.submit((*spec).clone(), tx).map_err(SubmitFailure::Queue)?;
     Ok((JobHandle::new(rx, engine.clone(), spec.job_id.clone()), spec))
 }

@@ -65,6 +65,7 @@ impl From<ApiError> for OpenAiError {
     fn from(e: ApiError) -> OpenAiError {
         let (kind, code) = match e.code {
             "BODY_TOO_LARGE" => ("invalid_request_error", "body_too_large"),
+            "BODY_TIMEOUT" => ("invalid_request_error", "body_timeout"),
             "UNAUTHORIZED" => ("authentication_error", "invalid_api_key"),
             "MODEL_LOADING" => ("server_error", "model_loading"),
             "SHUTTING_DOWN" => ("server_error", "shutting_down"),

@@ -65,8 +65,10 @@ impl<'a> Fields<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Number(n)) => {
-                let x = n.as_f64().ok_or_else(|| OpenAiError::value(key, format!("'{key}' must be a number")))?;
-                if ok(x) { Ok(Some(x as f32)) } else { Err(OpenAiError::value(key, format!("'{key}' {rule} (got {x})"))) }
+                // Checked as the f32 the sampler gets: 1e-50 is above 0 as an f64 but 0 as an f32;
+                // -0.0 becomes 0.
+                let x = n.as_f64().ok_or_else(|| OpenAiError::value(key, format!("'{key}' must be a number")))? as f32 as f64;
+                if ok(x) { Ok(Some(x as f32 + 0.0)) } else { Err(OpenAiError::value(key, format!("'{key}' {rule} (got {x})"))) }
             }
             Some(_) => Err(OpenAiError::value(key, format!("'{key}' must be a number"))),
         }

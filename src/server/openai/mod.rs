@@ -65,6 +65,7 @@ pub(super) fn model_not_found(state: &AppState, name: &str) -> OpenAiError {
 fn outcome_of(e: &OpenAiError) -> &'static str {
     match (e.status.as_u16(), e.code) {
         (413, _) => "rejected_too_large",
+        (408, _) => "rejected_timeout",
         (_, "queue_full") => "rejected_queue_full",
         (_, "shutting_down") => "rejected_shutting_down",
         (_, "model_loading" | "unhealthy") => "rejected_not_ready",
@@ -89,7 +90,7 @@ async fn accept(state: &Arc<AppState>, headers: &HeaderMap, body: Body, kind: Ki
     if state.is_shutting_down() {
         return Err(OpenAiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the worker is shutting down"));
     }
-    let bytes = super::body::read_body(headers, body).await.map_err(OpenAiError::from)?;
+    let bytes = super::body::read_body(headers, body, state.body_timeout).await.map_err(OpenAiError::from)?;
     let engine = ready_engine(state)?;
     let prefix = match kind {
         Kind::Chat => "chatcmpl",

@@ -10,6 +10,7 @@ use crate::chat::ChatMessage;
 use crate::engine::job::Endpoint;
 use crate::engine::logprobs::MAX_TOP_LOGPROBS;
 use crate::ffi::SamplerParams;
+use crate::server::strict_json::{self, JsonError};
 
 pub const MAX_STOP_SEQUENCES: usize = 4;
 pub const MAX_MESSAGES: usize = 256;
@@ -55,8 +56,10 @@ pub struct Limits {
 }
 
 pub fn parse(body: &[u8], kind: Kind, limits: &Limits, job_id: String) -> Result<OpenAiRequest, OpenAiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| OpenAiError::invalid("invalid_json", "body", format!("the body is not valid JSON: {e}")))?;
+    let value = strict_json::parse(body).map_err(|e| match e {
+        JsonError::Syntax(_) => OpenAiError::invalid("invalid_json", "body", e.message()),
+        _ => OpenAiError::value(e.field(), e.message()),
+    })?;
     let Value::Object(obj) = value else {
         return Err(OpenAiError::invalid("invalid_json", "body", "the body must be a JSON object"));
     };
@@ -422,6 +425,76 @@ mod tests {
         ] {
             let e = completions(body).unwrap_err();
             assert_eq!(e.param.as_deref(), Some(param), "{body}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_invalid_values_naming_their_path() {
+        for (body, param) in [
+            (r#"{"model":"m","model":"n","messages":[{"role":"user","content":"hi"}]}"#, "model"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"user","content":"a","content":"b"}]}"#, "messages[1].content"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"logit_bias":{"5":1,"5":2}}"#, "logit_bias.5"),
+        ] {
+            let e = chat(body).unwrap_err();
+            assert_eq!((e.param.as_deref(), e.code, e.status.as_u16()), (Some(param), "invalid_value", 400), "{body}");
+            assert!(e.message.starts_with("duplicate key"), "{}", e.message);
+        }
+        let e = completions(r#"{"model":"m","prompt":[1,1e400]}"#).unwrap_err();
+        assert_eq!((e.param.as_deref(), e.code), (Some("prompt[1]"), "invalid_value"));
+    }
+
+    /// Every numeric field at the edges of its type: refused naming the field, or accepted.
+    #[test]
+    fn numeric_edges_are_refused_naming_the_field_or_accepted_in_range() {
+        let chat_with = |field: &str, v: &str| chat(&format!(r#"{{{MSG},"{field}":{v}}}"#));
+        let refused = |field: &str, v: &str| {
+            let e = chat_with(field, v).unwrap_err();
+            assert_eq!((e.param.as_deref(), e.status.as_u16()), (Some(field), 400), "{field}={v}: {}", e.message);
+        };
+        let ints = ["max_tokens", "max_completion_tokens", "top_k", "seed", "n", "top_logprobs"];
+        let floats = ["temperature", "top_p", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty"];
+        for field in ints.iter().chain(&floats) {
+            for v in ["1e308", "-1e308", "1e400", "-1e400", "18446744073709551616", "-9223372036854775809"] {
+                refused(field, v);
+            }
+        }
+        for field in ints {
+            for v in ["5.0", "-0.0", "1.5"] {
+                refused(field, v);
+            }
+        }
+        for (field, v) in [("max_tokens", "0"), ("max_tokens", "-1"), ("n", "0"), ("n", "-1"), ("top_k", "-2"), ("top_logprobs", "-1"),
+                           ("temperature", "-0.1"), ("top_p", "-0.0"), ("top_p", "1e-50"), ("repetition_penalty", "1e-50"), ("min_p", "-1"),
+                           ("presence_penalty", "-2.001")] {
+            refused(field, v);
+        }
+        // In range, including the extremes of the types OpenAI documents (seed is a signed 64-bit).
+        let a = |field: &str, v: &str| chat_with(field, v).unwrap_or_else(|e| panic!("{field}={v}: {}", e.message)).admission;
+        assert_eq!(a("seed", "-9223372036854775808").sampling.seed, 1 << 63);
+        assert_eq!(a("seed", "18446744073709551615").sampling.seed, u64::MAX);
+        assert_eq!(a("top_k", "-1").sampling.top_k, 0);
+        assert_eq!(a("max_tokens", "2048").max_tokens, Some(2048));
+        assert_eq!(a("temperature", "-0.0").sampling.temperature, 0.0);
+        assert_eq!(a("presence_penalty", "-2").sampling.presence_penalty, -2.0);
+        assert_eq!(a("frequency_penalty", "-0.0").sampling.frequency_penalty, 0.0);
+        assert!(chat_with("logprobs", "true").is_ok());
+        // Token-id prompts and logit_bias values.
+        for prompt in ["[-1]", "[1.5]", "[1e308]", "[18446744073709551616]", "[-0.0]"] {
+            let e = completions(&format!(r#"{{"model":"m","prompt":{prompt}}}"#)).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some("prompt"), "{prompt}");
+        }
+        for bias in ["1e308", "-101", "1e400"] {
+            let e = chat(&format!(r#"{{{MSG},"logit_bias":{{"1":{bias}}}}}"#)).unwrap_err();
+            assert!(e.param.as_deref().is_some_and(|p| p.starts_with("logit_bias")), "{bias}");
+        }
+        for key in ["-1", "1.0", "1e3", "18446744073709551616"] {
+            let e = chat(&format!(r#"{{{MSG},"logit_bias":{{"{key}":1}}}}"#)).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some("logit_bias"), "{key}");
+        }
+        assert_eq!(chat(&format!(r#"{{{MSG},"logit_bias":{{"0":-100,"49151":-0.0}}}}"#)).unwrap().admission.logit_bias.len(), 2);
+        for (v, param) in [("-1", "logprobs"), ("21", "logprobs"), ("1.0", "logprobs")] {
+            let e = completions(&format!(r#"{{"model":"m","prompt":"x","logprobs":{v}}}"#)).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some(param));
         }
     }
 }
