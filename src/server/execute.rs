@@ -40,12 +40,13 @@ pub async fn execute(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
 }
 
 async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<ExecuteStream, (&'static str, ApiError)> {
+    // The body is read (or drained) before any answer, so a refusal never leaves a request half read: hyper
+    // would then close the connection without `Connection: close` and a pooling client's next request fails.
+    let read = super::body::read_body(headers, body, state.body_timeout).await;
     if state.is_shutting_down() {
         return Err(("rejected_shutting_down", ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN", "the worker is shutting down")));
     }
-    let bytes = super::body::read_body(headers, body, state.body_timeout)
-        .await
-        .map_err(|e| (if e.status == StatusCode::REQUEST_TIMEOUT { "rejected_timeout" } else { "rejected_too_large" }, e))?;
+    let bytes = read.map_err(|e| (if e.status == StatusCode::REQUEST_TIMEOUT { "rejected_timeout" } else { "rejected_too_large" }, e))?;
     let Some(engine) = state.engine.get().filter(|_| state.phase() == Phase::Healthy) else {
         let e = match state.phase() {
             Phase::Loading => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "MODEL_LOADING", "the model is still loading; see GET /health").retry_after(2),

@@ -87,10 +87,12 @@ async fn handle(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bo
 }
 
 async fn accept(state: &Arc<AppState>, headers: &HeaderMap, body: Body, kind: Kind) -> Result<Response, OpenAiError> {
+    // Read (or drain) the body before any answer, as /execute does.
+    let read = super::body::read_body(headers, body, state.body_timeout).await;
     if state.is_shutting_down() {
         return Err(OpenAiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the worker is shutting down"));
     }
-    let bytes = super::body::read_body(headers, body, state.body_timeout).await.map_err(OpenAiError::from)?;
+    let bytes = read.map_err(OpenAiError::from)?;
     let engine = ready_engine(state)?;
     let prefix = match kind {
         Kind::Chat => "chatcmpl",
