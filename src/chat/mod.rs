@@ -42,6 +42,11 @@ pub struct ChatTemplate {
 
 const NAME: &str = "chat";
 
+/// The refusal when the template engine itself fails (a panic inside minijinja).
+pub const ENGINE_PANIC: &str =
+    "the template engine failed on this template and conversation (an operation minijinja cannot do, such as a \
+     negative-step slice of an empty list)";
+
 /// Jinja's message for a message the error carries, without minijinja's location decorations.
 fn describe(e: &Error) -> String {
     let mut text = e.detail().map(str::to_string).unwrap_or_else(|| e.to_string());
@@ -96,7 +101,13 @@ impl ChatTemplate {
         ];
         ctx.extend(extra.iter().cloned());
         let ctx: Value = ctx.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        let mut text = template.render(ctx).map_err(|e| ChatError::Render(describe(&e)))?;
+        // minijinja 2.24 panics on some inputs (a negative-step slice of an empty or too short
+        // value, `messages[::-1]` with no messages; found by fuzzing): contained here so a
+        // template can only refuse. Rendering mutates nothing shared, so unwinding out of it
+        // leaves the environment as it was.
+        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| template.render(ctx)))
+            .map_err(|_| ChatError::Render(ENGINE_PANIC.to_string()))?;
+        let mut text = rendered.map_err(|e| ChatError::Render(describe(&e)))?;
         if self.tokens.tokenizer_adds_bos && !self.tokens.bos.is_empty() && text.starts_with(&self.tokens.bos) {
             text.drain(..self.tokens.bos.len());
         }
@@ -210,6 +221,18 @@ mod tests {
         let t = ChatTemplate::new(CHATML, TemplateTokens::default()).unwrap();
         let text = t.render(&msgs(&[("system", "Be brief."), ("user", "Hi")]), true, &[]).unwrap();
         assert_eq!(text, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    }
+
+    /// Found by fuzzing (fuzz/regressions/chat_template/): minijinja panics on these slices;
+    /// the render refuses instead, and the template still renders a conversation it can handle.
+    #[test]
+    fn a_panic_inside_the_template_engine_is_a_refusal() {
+        let t = ChatTemplate::new("{% for m in messages[::-1] %}{{ m.content }}{% endfor %}", TemplateTokens::default()).unwrap();
+        let err = t.render(&[], true, &[]).unwrap_err().to_string();
+        assert!(err.contains(ENGINE_PANIC), "{err}");
+        assert_eq!(t.render(&msgs(&[("user", "a"), ("assistant", "b")]), true, &[]).unwrap(), "ba");
+        let t = ChatTemplate::new("{{ ''[::-1] }}", TemplateTokens::default()).unwrap();
+        assert!(t.render(&[], true, &[]).unwrap_err().to_string().contains(ENGINE_PANIC));
     }
 
     #[test]
