@@ -191,7 +191,12 @@ fn without_generation_tags(source: &str) -> String {
     while let Some(at) = rest.find("{%") {
         out.push_str(&rest[..at]);
         let tag = &rest[at..];
-        let Some(end) = tag.find("%}") else { break };
+        // The close is searched after the open: in `{%}` the `%}` overlapping the `{%` is not one
+        // (found by fuzzing: it sliced tag[2..1]). An unclosed tag is left for minijinja to refuse.
+        let Some(end) = tag[2..].find("%}").map(|e| e + 2) else {
+            rest = tag;
+            break;
+        };
         let inner = &tag[2..end];
         let (left, body) = inner.strip_prefix(['-', '+']).map_or(("", inner), |b| (&inner[..1], b));
         let (body, right) = body.strip_suffix(['-', '+']).map_or((body, ""), |b| (b, &inner[inner.len() - 1..]));
@@ -233,6 +238,15 @@ mod tests {
         assert_eq!(t.render(&msgs(&[("user", "a"), ("assistant", "b")]), true, &[]).unwrap(), "ba");
         let t = ChatTemplate::new("{{ ''[::-1] }}", TemplateTokens::default()).unwrap();
         assert!(t.render(&[], true, &[]).unwrap_err().to_string().contains(ENGINE_PANIC));
+    }
+
+    /// Found by fuzzing: a `%}` overlapping the `{%` before it is no tag end.
+    #[test]
+    fn an_open_tag_whose_percent_is_shared_is_no_tag() {
+        for src in ["{%}", "a {%} b", "{%}{% generation %}x{% endgeneration %}"] {
+            let _ = ChatTemplate::new(src, TemplateTokens::default());
+        }
+        assert_eq!(without_generation_tags("a {%} b"), "a {%} b");
     }
 
     #[test]
