@@ -4,6 +4,9 @@
 //! The core is always compiled optimised (-O3), even in debug builds: an unoptimised forward pass
 //! is too slow for the test suite. The baseline ISA is x86-64 with AVX2/FMA/F16C; files named
 //! `*_avx512.cpp` get AVX-512 flags and are only entered after a run-time CPU check.
+//!
+//! `WC_SANITIZE=address,undefined` (scripts/sanitize.sh) compiles the core with those sanitizers
+//! and links their runtimes into whatever links the library (its tests and binaries).
 
 use std::path::{Path, PathBuf};
 
@@ -42,7 +45,29 @@ fn core_build(target_arch: &str) -> cc::Build {
     if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
         b.define("WC_WITH_CUDA", "1");
     }
+    if let Some(list) = sanitizers() {
+        // Frame pointers and line tables make the reports' stacks readable; UB aborts at the
+        // first finding instead of printing and going on, so a test fails on it.
+        b.flag(&format!("-fsanitize={list}"))
+            .flag("-fno-omit-frame-pointer")
+            .flag("-fno-sanitize-recover=undefined")
+            .flag("-g1");
+    }
     b
+}
+
+/// The sanitizers asked for with WC_SANITIZE (e.g. "address,undefined"), if any.
+fn sanitizers() -> Option<String> {
+    let list = std::env::var("WC_SANITIZE").ok()?;
+    let list = list.trim();
+    if list.is_empty() {
+        return None;
+    }
+    assert!(
+        list.split(',').all(|s| matches!(s, "address" | "undefined" | "leak")),
+        "WC_SANITIZE={list}: expected a comma-separated list of address, undefined, leak"
+    );
+    Some(list.to_string())
 }
 
 fn main() {
@@ -51,6 +76,7 @@ fn main() {
     println!("cargo:rerun-if-changed=cuda");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo:rerun-if-env-changed=NVCC");
+    println!("cargo:rerun-if-env-changed=WC_SANITIZE");
 
     let all_cpp = sources("cuda", ".cpp");
     let (wide, base): (Vec<_>, Vec<_>) =
@@ -77,6 +103,22 @@ fn main() {
         build_cuda();
     }
 
+    if let Some(list) = sanitizers() {
+        // The sanitizers' runtimes (gcc's libasan, libubsan, liblsan). rustc links with
+        // -nodefaultlibs, so a -fsanitize handed to the linker driver adds nothing; the runtimes
+        // are named here instead, before libstdc++, so that libasan is the first shared library
+        // the binary needs, as the ASan runtime checks at start-up (otherwise it refuses to run
+        // unless ASAN_OPTIONS=verify_asan_link_order=0).
+        let has = |s: &str| list.split(',').any(|x| x == s);
+        if has("address") {
+            println!("cargo:rustc-link-lib=dylib=asan");
+        } else if has("leak") {
+            println!("cargo:rustc-link-lib=dylib=lsan");
+        }
+        if has("undefined") {
+            println!("cargo:rustc-link-lib=dylib=ubsan");
+        }
+    }
     println!("cargo:rustc-link-lib=dylib=stdc++");
     println!("cargo:rustc-link-lib=dylib=pthread");
 

@@ -7,6 +7,8 @@
 #     deploy/validate.sh), curl (scripts/demo.sh)
 #   - Debian's nginx (tests/nginx_front.rs runs it, as the test's user, in front of two workers;
 #     the packaged service is stopped again so nothing is left listening on port 80)
+#   - clang with its libFuzzer and sanitizer runtimes (libclang-rt-dev): the C++ fuzz harness of
+#     fuzz/build-cpp.sh (scripts/fuzz.sh; nightly Rust and cargo-fuzz: scripts/install-fuzz-tools.sh)
 #   - the test model, models/SmolLM2-135M-Instruct.Q4_1.gguf (sha256-pinned)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +22,8 @@ command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 command -v curl >/dev/null || need_apt+=(curl)
 python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+command -v clang++ >/dev/null || need_apt+=(clang)
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need_apt+=(libclang-rt-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   sudo_cmd=""

@@ -17,6 +17,10 @@ cd "$root"
 ./tests/openai_sdk/setup.sh
 cargo build --all-targets --locked
 WORKER_ORCD_REQUIRE_MODEL=1 cargo test --locked -- --test-threads=1
+# The C++ core under ASan + UBSan + LSan with the ABI, rejection, parity, fuzz-regression and daemon
+# tests (target/sanitize), then every fuzz target for 60 s (.specs/reliability.md has the times).
+./scripts/sanitize.sh
+./scripts/fuzz.sh --seconds 60
 # The CUDA backend must compile on every run (no GPU here: the GPU tests print why they skip, and
 # the unavailability test checks the structured error the CUDA build gives on a GPU-less host).
 CUDA_HOME=$(./scripts/install-cuda-toolchain.sh)

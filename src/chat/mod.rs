@@ -55,6 +55,11 @@ pub const TEMPLATE_RECURSION_LIMIT: usize = 100;
 /// content, plus generous room for the template's markup, rounded up to 1 MiB.
 pub const MAX_RENDERED_BYTES: usize = 1 << 20;
 
+/// The refusal when the template engine itself fails (a panic inside minijinja).
+pub const ENGINE_PANIC: &str =
+    "the template engine failed on this template and conversation (an operation minijinja cannot do, such as a \
+     negative-step slice of an empty list)";
+
 /// Jinja's message for a message the error carries, without minijinja's location decorations.
 /// The limits that stop a hostile template get sentences of their own.
 fn describe(e: &Error) -> String {
@@ -119,7 +124,13 @@ impl ChatTemplate {
         ctx.extend(extra.iter().cloned());
         let ctx: Value = ctx.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let mut out = bounded_output::BoundedOutput::new(MAX_RENDERED_BYTES);
-        if let Err(e) = template.render_captured_to(ctx, &mut out) {
+        // minijinja 2.24 panics on some inputs (a negative-step slice of an empty or too short
+        // value, `messages[::-1]` with no messages; found by fuzzing): contained here so a
+        // template can only refuse. Rendering mutates nothing shared, so unwinding out of it
+        // leaves the environment as it was.
+        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| template.render_captured_to(ctx, &mut out)))
+            .map_err(|_| ChatError::Render(ENGINE_PANIC.to_string()))?;
+        if let Err(e) = rendered {
             if out.overflowed() {
                 return Err(ChatError::Render(format!("the rendered prompt is over {MAX_RENDERED_BYTES} bytes")));
             }
@@ -209,7 +220,12 @@ fn without_generation_tags(source: &str) -> String {
     while let Some(at) = rest.find("{%") {
         out.push_str(&rest[..at]);
         let tag = &rest[at..];
-        let Some(end) = tag.find("%}") else { break };
+        // The close is searched after the open: in `{%}` the `%}` overlapping the `{%` is not one
+        // (found by fuzzing: it sliced tag[2..1]). An unclosed tag is left for minijinja to refuse.
+        let Some(end) = tag[2..].find("%}").map(|e| e + 2) else {
+            rest = tag;
+            break;
+        };
         let inner = &tag[2..end];
         let (left, body) = inner.strip_prefix(['-', '+']).map_or(("", inner), |b| (&inner[..1], b));
         let (body, right) = body.strip_suffix(['-', '+']).map_or((body, ""), |b| (b, &inner[inner.len() - 1..]));
@@ -239,6 +255,27 @@ mod tests {
         let t = ChatTemplate::new(CHATML, TemplateTokens::default()).unwrap();
         let text = t.render(&msgs(&[("system", "Be brief."), ("user", "Hi")]), true, &[]).unwrap();
         assert_eq!(text, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    }
+
+    /// Found by fuzzing (fuzz/regressions/chat_template/): minijinja panics on these slices;
+    /// the render refuses instead, and the template still renders a conversation it can handle.
+    #[test]
+    fn a_panic_inside_the_template_engine_is_a_refusal() {
+        let t = ChatTemplate::new("{% for m in messages[::-1] %}{{ m.content }}{% endfor %}", TemplateTokens::default()).unwrap();
+        let err = t.render(&[], true, &[]).unwrap_err().to_string();
+        assert!(err.contains(ENGINE_PANIC), "{err}");
+        assert_eq!(t.render(&msgs(&[("user", "a"), ("assistant", "b")]), true, &[]).unwrap(), "ba");
+        let t = ChatTemplate::new("{{ ''[::-1] }}", TemplateTokens::default()).unwrap();
+        assert!(t.render(&[], true, &[]).unwrap_err().to_string().contains(ENGINE_PANIC));
+    }
+
+    /// Found by fuzzing: a `%}` overlapping the `{%` before it is no tag end.
+    #[test]
+    fn an_open_tag_whose_percent_is_shared_is_no_tag() {
+        for src in ["{%}", "a {%} b", "{%}{% generation %}x{% endgeneration %}"] {
+            let _ = ChatTemplate::new(src, TemplateTokens::default());
+        }
+        assert_eq!(without_generation_tags("a {%} b"), "a {%} b");
     }
 
     #[test]

@@ -60,6 +60,13 @@ ModelDims read_dims(const HParams &hp) {
     d.n_ctx_train = hp.count("context_length");
     d.n_embd = hp.count("embedding_length");
     d.n_layer = hp.count("block_count");
+    // Every layer has tensors of its own, so a file cannot hold more layers than tensors. Checked
+    // here because the adapters size their per-layer tables from block_count before looking up a
+    // single tensor (found by fuzzing: 2^24 layers asked for 7 GB up front).
+    const size_t n_tensors = hp.file().tensors().size();
+    if ((size_t)d.n_layer > n_tensors) {
+        hp.bad(strfmt("block_count %d is larger than the file's tensor count %zu (every layer has its own tensors)", d.n_layer, n_tensors));
+    }
     d.n_ff = hp.count("feed_forward_length");
     d.n_head = hp.count("attention.head_count");
     d.n_head_kv = hp.count("attention.head_count_kv", d.n_head);
