@@ -271,7 +271,8 @@ fn a_stream_that_fails_sends_an_error_chunk_then_done_and_a_disconnect_cancels()
     assert!(streamed.len() > 3, "tokens streamed before the timeout");
 
     // A client that reads two chunks and goes away cancels its job.
-    let r = post(&w, "/v1/chat/completions", &json!({"model": model, "messages": user("Count from 1 to 1000."), "max_tokens": 1900, "stream": true}));
+    let r = post(&w, "/v1/chat/completions", &json!({"model": model, "messages": user("Count from 1 to 1000."), "max_tokens": 1900,
+        "stream": true, "temperature": 0, "logit_bias": {"0": -100, "2": -100}}));
     let mut lines = BufReader::new(r).lines();
     let mut seen = 0;
     while seen < 2 {
@@ -335,7 +336,8 @@ fn a_non_streamed_client_that_goes_away_cancels_its_job() {
     let Some(w) = start(&["--max-tokens-out", "4000"]) else { return };
     let model = "SmolLM2-135M-Instruct.Q4_1.gguf";
     let r = w.client.post(w.url("/v1/chat/completions")).bearer_auth(KEY).timeout(Duration::from_millis(300))
-        .json(&json!({"model": model, "messages": user("Count from 1 to 1000."), "max_tokens": 1900})).send();
+        .json(&json!({"model": model, "messages": user("Count from 1 to 1000."), "max_tokens": 1900, "temperature": 0,
+            "logit_bias": {"0": -100, "2": -100}})).send();
     if let Ok(r) = r {
         panic!("the request should time out on the client, got {} {}", r.status(), r.text().unwrap_or_default());
     }
