@@ -259,7 +259,7 @@ fn logprobs_are_the_log_softmax_of_the_logged_logits() {
 }
 
 #[test]
-fn a_stream_that_fails_sends_an_error_chunk_then_done_and_a_disconnect_cancels() {
+fn a_stream_that_fails_sends_an_error_chunk_then_done() {
     let Some(w) = start(&["--inference-timeout-sec", "1", "--max-tokens-out", "4000"]) else { return };
     let model = "SmolLM2-135M-Instruct.Q4_1.gguf";
     let long = json!({"model": model, "prompt": common::worker::chat("Count from 1 to 1000."), "max_tokens": 1900,
@@ -268,33 +268,19 @@ fn a_stream_that_fails_sends_an_error_chunk_then_done_and_a_disconnect_cancels()
     assert_eq!(streamed.last().unwrap(), "[DONE]");
     let err = &streamed[streamed.len() - 2]["error"];
     assert_eq!((err["type"].as_str(), err["code"].as_str()), (Some("server_error"), Some("inference_timeout")), "{err}");
-    assert!(streamed.len() > 3, "tokens streamed before the timeout");
-
-    // A client that reads two chunks and goes away cancels its job.
-    let r = post(&w, "/v1/chat/completions", &json!({"model": model, "messages": user("Count from 1 to 1000."), "max_tokens": 1900,
-        "stream": true, "temperature": 0, "logit_bias": {"0": -100, "2": -100}}));
-    let mut lines = BufReader::new(r).lines();
-    let mut seen = 0;
-    while seen < 2 {
-        if lines.next().unwrap().unwrap().starts_with("data: ") {
-            seen += 1;
-        }
-    }
-    drop(lines);
+    // The stream had started (the job was admitted) before it failed; how many tokens came first depends on
+    // the machine's load.
+    assert!(streamed.len() >= 2, "{streamed:?}");
+    // The worker keeps serving (a job here may itself run past the 1 s deadline on a loaded machine; the
+    // next-job check lives in the disconnect test, which has the default deadline).
+    let r = w.client.get(w.url("/v1/models")).bearer_auth(KEY).send().unwrap();
+    assert_eq!(r.status(), 200);
+    // The deadline's error goes out at once; the job leaves the step in flight, then the gauge follows.
     let t0 = Instant::now();
-    loop {
-        let h = w.health();
-        if h["running"] == 0 && h["queued"] == 0 {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(5), "job still running after the client left: {h}");
+    while w.health()["running"] != 0 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "the timed-out job still runs");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let metrics = w.client.get(w.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/chat/completions",outcome="cancelled"} 1"#), "{metrics}");
-
-    let (status, _) = post_json(&w, "/v1/chat/completions", &json!({"model": model, "messages": user("hi"), "max_tokens": 2}));
-    assert_eq!(status, 200, "the worker keeps serving");
 }
 
 #[test]
@@ -331,10 +317,35 @@ fn logit_bias_and_penalties_steer_the_sampler() {
 }
 
 #[test]
-fn a_non_streamed_client_that_goes_away_cancels_its_job() {
-    // The default --inference-timeout-sec (300 s): only the client's going away can end this job early.
+fn a_client_that_goes_away_cancels_its_job_streamed_or_not() {
+    // The default --inference-timeout-sec (300 s): only the client's going away can end these jobs early.
     let Some(w) = start(&["--max-tokens-out", "4000"]) else { return };
     let model = "SmolLM2-135M-Instruct.Q4_1.gguf";
+    // A client that reads two chunks and goes away cancels its job.
+    let r = post(&w, "/v1/chat/completions", &json!({"model": model, "messages": user("Count from 1 to 1000."), "max_tokens": 1900,
+        "stream": true, "temperature": 0, "logit_bias": {"0": -100, "2": -100}}));
+    let mut lines = BufReader::new(r).lines();
+    let mut seen = 0;
+    while seen < 2 {
+        if lines.next().unwrap().unwrap().starts_with("data: ") {
+            seen += 1;
+        }
+    }
+    drop(lines);
+    let t0 = Instant::now();
+    loop {
+        let h = w.health();
+        if h["running"] == 0 && h["queued"] == 0 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "job still running after the client left: {h}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let metrics = w.client.get(w.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/chat/completions",outcome="cancelled"} 1"#), "{metrics}");
+
+
+    // Not streamed: a client that times out (goes away) cancels too.
     let r = w.client.post(w.url("/v1/chat/completions")).bearer_auth(KEY).timeout(Duration::from_millis(300))
         .json(&json!({"model": model, "messages": user("Count from 1 to 1000."), "max_tokens": 1900, "temperature": 0,
             "logit_bias": {"0": -100, "2": -100}})).send();
@@ -351,7 +362,7 @@ fn a_non_streamed_client_that_goes_away_cancels_its_job() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let metrics = w.client.get(w.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/chat/completions",outcome="cancelled"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/chat/completions",outcome="cancelled"} 2"#), "{metrics}");
     let (status, _) = post_json(&w, "/v1/chat/completions", &json!({"model": model, "messages": user("hi"), "max_tokens": 2}));
     assert_eq!(status, 200, "the worker keeps serving");
 }
