@@ -4,6 +4,8 @@
 // padding to `general.alignment` (default 32) and the tensor data.
 #include "core/gguf.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -171,6 +173,15 @@ bool GgufValue::is_integer() const {
     }
 }
 
+// A float element read as an integer: truncated toward zero, saturated at int64's range, NaN as 0 (a plain
+// cast of NaN or of an out-of-range value is undefined behaviour; found by fuzzing).
+static int64_t float_to_int64(double v) {
+    if (std::isnan(v)) return 0;
+    if (v >= 9223372036854775807.0) return INT64_MAX;
+    if (v <= -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)v;
+}
+
 int64_t GgufValue::array_int(uint64_t k) const {
     const uint8_t *p = raw + k * scalar_size(elem_type);
     switch (elem_type) {
@@ -182,8 +193,8 @@ int64_t GgufValue::array_int(uint64_t k) const {
         case GgufType::I32: { int32_t v; std::memcpy(&v, p, 4); return v; }
         case GgufType::U64: { uint64_t v; std::memcpy(&v, p, 8); return (int64_t)v; }
         case GgufType::I64: { int64_t v; std::memcpy(&v, p, 8); return v; }
-        case GgufType::F32: { float v; std::memcpy(&v, p, 4); return (int64_t)v; }
-        case GgufType::F64: { double v; std::memcpy(&v, p, 8); return (int64_t)v; }
+        case GgufType::F32: { float v; std::memcpy(&v, p, 4); return float_to_int64(v); }
+        case GgufType::F64: { double v; std::memcpy(&v, p, 8); return float_to_int64(v); }
         default: return 0;
     }
 }
