@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use super::job::JobEvent;
+use super::event::JobEvent;
 
 /// Events a job may have waiting for its front end. Events wait here only once the connection's
 /// buffers are full (hyper's 64 KiB and the kernel's, server/listener.rs); a client that reads at

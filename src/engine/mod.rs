@@ -5,6 +5,7 @@
 //! at its next event. A cancel or a timeout ends the job's stream at once (the job's rows leave
 //! the step in flight at the next layer boundary, and its sequence at the end of that step).
 
+pub mod event;
 pub mod events;
 pub mod generation;
 pub mod job;
