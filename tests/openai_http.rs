@@ -48,6 +48,19 @@ fn chunks(r: reqwest::blocking::Response) -> Vec<Value> {
     out
 }
 
+/// Waits (at most 5 s) until no job runs or waits; `what` names the job that should have ended.
+fn wait_idle(w: &Worker, what: &str) {
+    let t0 = Instant::now();
+    loop {
+        let h = w.health();
+        if h["running"] == 0 && h["queued"] == 0 {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "{what}: {h}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn user(content: &str) -> Value {
     json!([{"role": "user", "content": content}])
 }
@@ -332,18 +345,9 @@ fn a_client_that_goes_away_cancels_its_job_streamed_or_not() {
         }
     }
     drop(lines);
-    let t0 = Instant::now();
-    loop {
-        let h = w.health();
-        if h["running"] == 0 && h["queued"] == 0 {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(5), "job still running after the client left: {h}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_idle(&w, "job still running after the client left");
     let metrics = w.client.get(w.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/chat/completions",outcome="cancelled"} 1"#), "{metrics}");
-
 
     // Not streamed: a client that times out (goes away) cancels too.
     let r = w.client.post(w.url("/v1/chat/completions")).bearer_auth(KEY).timeout(Duration::from_millis(300))
@@ -352,15 +356,7 @@ fn a_client_that_goes_away_cancels_its_job_streamed_or_not() {
     if let Ok(r) = r {
         panic!("the request should time out on the client, got {} {}", r.status(), r.text().unwrap_or_default());
     }
-    let t0 = Instant::now();
-    loop {
-        let h = w.health();
-        if h["running"] == 0 && h["queued"] == 0 {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(5), "non-streamed job still running after the client left: {h}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_idle(&w, "non-streamed job still running after the client left");
     let metrics = w.client.get(w.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains(r#"worker_endpoint_requests_total{endpoint="/v1/chat/completions",outcome="cancelled"} 2"#), "{metrics}");
     let (status, _) = post_json(&w, "/v1/chat/completions", &json!({"model": model, "messages": user("hi"), "max_tokens": 2}));
