@@ -33,6 +33,9 @@ COMPLETION_PROMPT = "The capital of France is"
 COMPLETION_TOKENS = 16
 # Greedy SmolLM2 keeps counting for hundreds of tokens: a job that is surely still running when we act on it.
 COUNTING = [{"role": "user", "content": "Count from 1 to 500, separated by commas."}]
+# A job that runs for seconds on any machine: greedy COUNTING alone stops after ~120 tokens (1.2 s here, under 1 s on
+# a faster CI host), so the end-of-text tokens (<|endoftext|> 0, <|im_end|> 2) are banned and it runs to max_tokens.
+LONG_JOB = {"max_tokens": 1500, "temperature": 0, "logit_bias": {"0": -100, "2": -100}}
 # The logit log prints 6 decimals of each logit and of the logsumexp, and logprobs are f32: 1e-4 is far above
 # that rounding and far below any real difference between two tokens' scores.
 LOGPROB_TOLERANCE = 1e-4
@@ -674,7 +677,7 @@ def wrong_model_is_not_found_and_aliases_work(w):
 @check
 def abandoned_stream_cancels_the_job(w):
     before = w.metrics().get('worker_requests_total{outcome="cancelled"}', 0)
-    stream = w.chat(COUNTING, max_tokens=1500, temperature=0, stream=True)
+    stream = w.chat(COUNTING, stream=True, **LONG_JOB)
     it = iter(stream)
     got = [next(it), next(it)]
     m = w.metrics()
@@ -687,7 +690,7 @@ def abandoned_stream_cancels_the_job(w):
 
 @check
 def cancel_by_the_response_id_ends_the_stream_with_an_error(w):
-    stream = w.chat(COUNTING, max_tokens=1500, temperature=0, stream=True)
+    stream = w.chat(COUNTING, stream=True, **LONG_JOB)
     it = iter(stream)
     job_id = next(it).id
     next(it)
@@ -722,8 +725,7 @@ def cancelled_non_streamed_request_is_a_500_the_sdk_does_not_retry(w):
 
     def ask():
         try:
-            outcome["reply"] = retrying.chat.completions.create(model=w.model, messages=COUNTING, max_tokens=1500,
-                                                                temperature=0)
+            outcome["reply"] = retrying.chat.completions.create(model=w.model, messages=COUNTING, **LONG_JOB)
         except openai.APIStatusError as e:
             outcome["error"] = e
 
@@ -753,11 +755,12 @@ def timed_out_non_streamed_request_cancels_the_job(w):
     before = w.metrics().get('worker_requests_total{outcome="cancelled"}', 0)
     impatient = w.client.with_options(timeout=1.0, max_retries=0)
     try:
-        impatient.chat.completions.create(model=w.model, messages=COUNTING, max_tokens=1500, temperature=0)
+        r = impatient.chat.completions.create(model=w.model, messages=COUNTING, **LONG_JOB)
     except openai.APITimeoutError:
         pass
     else:
-        raise CheckFailed("a 1500-token answer came back within 1 s: the check needs a longer job")
+        raise CheckFailed(f"a 1500-token request came back within 1 s ({r.usage.completion_tokens} tokens, "
+                          f"finish_reason {r.choices[0].finish_reason}): the check needs a longer job")
     took = w.wait_gauges_zero(5)
     after = w.wait_cancelled_above(before, 5)
     return f"gauges zero {took:.2f} s after the client gave up; cancelled {before:.0f} → {after:.0f}"
