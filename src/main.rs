@@ -20,6 +20,7 @@ fn main() {
         Some(Command::Logits(a)) => cli::logits::run(a),
         Some(Command::Bench(a)) => cli::bench::run(a),
         Some(Command::Tokenize(a)) => cli::tokenize::run(a),
+        Some(Command::ChatTemplateHelper(a)) => std::process::exit(worker_orcd::chat::isolated::helper_main(a.memory_mib)),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

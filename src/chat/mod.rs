@@ -7,13 +7,14 @@
 //! the template writes at the start is dropped when the tokenizer adds BOS itself.
 
 mod bounded_output;
+pub mod isolated;
 mod strftime;
 
 use minijinja::value::ValueKind;
 use minijinja::{Environment, Error, ErrorKind, Value};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
@@ -28,7 +29,7 @@ pub enum ChatError {
 }
 
 /// Special-token texts the template may write, and whether the tokenizer adds them itself.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TemplateTokens {
     pub bos: String,
     pub eos: String,
@@ -38,6 +39,8 @@ pub struct TemplateTokens {
 
 pub struct ChatTemplate {
     env: Environment<'static>,
+    /// As given, for a helper process to compile again (isolated.rs).
+    source: String,
     tokens: TemplateTokens,
 }
 
@@ -98,7 +101,7 @@ impl ChatTemplate {
         env.add_filter("length", |v: &Value| if v.is_undefined() { Ok(0) } else { minijinja::filters::length(v) });
         env.add_filter("count", |v: &Value| if v.is_undefined() { Ok(0) } else { minijinja::filters::length(v) });
         env.add_template_owned(NAME, without_generation_tags(source)).map_err(|e| ChatError::Compile(describe(&e)))?;
-        Ok(ChatTemplate { env, tokens })
+        Ok(ChatTemplate { env, source: source.to_string(), tokens })
     }
 
     /// Makes `strftime_now` print the time `unix_secs` instead of now (reference comparisons).
@@ -149,7 +152,8 @@ impl ChatTemplate {
 
 /// The worker's chat template, if it has a usable one.
 pub enum ChatSupport {
-    Ready { template: ChatTemplate, origin: TemplateOrigin },
+    /// `isolated` once `isolate` started helper processes (the daemon); renders go there.
+    Ready { template: ChatTemplate, origin: TemplateOrigin, isolated: Option<isolated::IsolatedTemplate> },
     /// The model carries no `tokenizer.chat_template` and none was given.
     Missing,
     /// The model's own template does not compile (a template file that does not compile is a
@@ -178,15 +182,24 @@ impl ChatSupport {
         if let Some(path) = file {
             let source = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let template = ChatTemplate::new(&source, tokens).map_err(|e| format!("{}: {e}", path.display()))?;
-            return Ok(ChatSupport::Ready { template, origin: TemplateOrigin::File });
+            return Ok(ChatSupport::Ready { template, origin: TemplateOrigin::File, isolated: None });
         }
         Ok(match model_template {
             None => ChatSupport::Missing,
             Some(source) => match ChatTemplate::new(source, tokens) {
-                Ok(template) => ChatSupport::Ready { template, origin: TemplateOrigin::Gguf },
+                Ok(template) => ChatSupport::Ready { template, origin: TemplateOrigin::Gguf, isolated: None },
                 Err(e) => ChatSupport::Broken(e.to_string()),
             },
         })
+    }
+
+    /// From now on, render in helper processes of `exe` (this executable): a template's memory
+    /// and time are then bounded (isolated.rs). Starts the first helper; an error is a start-up error.
+    pub fn isolate(&mut self, exe: std::path::PathBuf) -> Result<(), String> {
+        if let ChatSupport::Ready { template, isolated, .. } = self {
+            *isolated = Some(isolated::IsolatedTemplate::start(exe, &template.source, &template.tokens)?);
+        }
+        Ok(())
     }
 
     /// "gguf", "file", or None when `messages` cannot be served.
@@ -201,7 +214,8 @@ impl ChatSupport {
     /// for the caller.
     pub fn render(&self, messages: &[ChatMessage]) -> Result<String, String> {
         match self {
-            ChatSupport::Ready { template, .. } => template.render(messages, true, &[]).map_err(|e| e.to_string()),
+            ChatSupport::Ready { isolated: Some(helpers), .. } => helpers.render(messages),
+            ChatSupport::Ready { template, isolated: None, .. } => template.render(messages, true, &[]).map_err(|e| e.to_string()),
             ChatSupport::Missing => Err("the model has no chat template (tokenizer.chat_template); send `prompt` instead, \
                                          or start the worker with --chat-template-file"
                 .to_string()),

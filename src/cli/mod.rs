@@ -32,6 +32,16 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Token ids of a text as a JSON array (or --decode ids back to text).
     Tokenize(tokenize::TokenizeArgs),
+    /// Internal: renders the daemon's chat template in a process of its own (src/chat/isolated.rs).
+    #[command(name = "chat-template-helper", hide = true)]
+    ChatTemplateHelper(ChatTemplateHelperArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ChatTemplateHelperArgs {
+    /// Memory the helper may map beyond what it maps at start.
+    #[arg(long)]
+    pub memory_mib: u64,
 }
 
 /// Options every subcommand that loads a model shares.

@@ -208,11 +208,14 @@ fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
             info.n_vocab
         ));
     }
-    let chat = ChatSupport::load(vocab.chat_template.as_deref(), cfg.chat_template_file.as_deref(), tokenizer.template_tokens())
+    let mut chat = ChatSupport::load(vocab.chat_template.as_deref(), cfg.chat_template_file.as_deref(), tokenizer.template_tokens())
         .map_err(|e| format!("--chat-template-file: {e}"))?;
     if let ChatSupport::Broken(why) = &chat {
         tracing::warn!("the model's chat template cannot be used, so requests with `messages` will be refused: {why}");
     }
+    // Clients choose the messages a template runs on: rendering happens where its memory and time are capped.
+    let exe = std::env::current_exe().map_err(|e| format!("finding this executable for the chat template helper: {e}"))?;
+    chat.isolate(exe)?;
     let n_ctx = cfg.ctx_size.unwrap_or(info.n_ctx_train.max(1) as u32);
     if n_ctx > info.n_ctx_train as u32 {
         tracing::warn!("--ctx-size {n_ctx} is larger than the model's training context {}", info.n_ctx_train);

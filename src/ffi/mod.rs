@@ -3,6 +3,7 @@
 //! `Model`, `Context` and `Sampler` own their handles (`NonNull` + `Drop`); a `Context` borrows its
 //! `Model` so it cannot outlive it. Every status becomes a `CoreError` carrying the core's message.
 
+pub mod address_space;
 mod context;
 mod sampler;
 mod sys;
