@@ -214,8 +214,8 @@ fn load(state: &Arc<AppState>, cfg: &DaemonConfig) -> Result<Engine, String> {
         tracing::warn!("the model's chat template cannot be used, so requests with `messages` will be refused: {why}");
     }
     // Clients choose the messages a template runs on: rendering happens where its memory and time are capped.
-    let exe = std::env::current_exe().map_err(|e| format!("finding this executable for the chat template helper: {e}"))?;
-    chat.isolate(exe)?;
+    // /proc/self/exe is this very binary even after an upgrade replaced or deleted the file.
+    chat.isolate(std::path::PathBuf::from("/proc/self/exe"))?;
     let n_ctx = cfg.ctx_size.unwrap_or(info.n_ctx_train.max(1) as u32);
     if n_ctx > info.n_ctx_train as u32 {
         tracing::warn!("--ctx-size {n_ctx} is larger than the model's training context {}", info.n_ctx_train);
