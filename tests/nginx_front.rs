@@ -190,8 +190,9 @@ fn both_workers_serve_through_nginx_least_conn() {
     }
     // Streamed, not collected: the first events come through while their job is still decoding
     // (nothing in the front may hold a response back until it ends: caching, compression, spooling).
-    // /health publishes `running` after each step, so it is polled briefly; the job has ~2 s to go.
-    let body = json!({"job_id": "front-long", "prompt": COUNTING_PROMPT, "max_tokens": 200, "temperature": 0});
+    // /health publishes `running` after each step, so it is polled briefly; the job has ~3 s to go here
+    // (400 tokens, within the workers' 512-token context: over a second on a host three times as fast).
+    let body = json!({"job_id": "front-long", "prompt": COUNTING_PROMPT, "max_tokens": 400, "temperature": 0});
     let r = client.post(format!("{base}/execute")).header("content-type", "application/json").body(body.to_string()).send().unwrap();
     let mut stream = SseReader::new(r);
     assert_eq!(stream.next().unwrap().event, "started");
