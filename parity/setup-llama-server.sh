@@ -11,14 +11,25 @@
 # of the llama-server binary (everything else goes to stderr). A build takes about 7 minutes on 2 cores.
 # --target NAME builds another tool of the same build tree instead (parity/setup-llama-quantize.sh: llama-quantize);
 # a tree already configured from the same sdist and flags is reused, so that costs only the tool's own files.
-#   parity/setup-llama-server.sh [--target NAME] [PIN.json]
+# --isa avx2 builds for AVX2 + FMA + F16C only (GGML_NATIVE=OFF, no AVX-512) into parity/.cache/llama-server-avx2/,
+# to compare with worker-orcd's WC_ISA=avx2 path on an AVX-512 machine (scripts/bench.sh --isa avx2).
+#   parity/setup-llama-server.sh [--target NAME] [--isa avx2] [PIN.json]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 target=llama-server
-if [ "${1:-}" = --target ]; then target=$2; shift 2; fi
+isa=native
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --target) target=$2; shift 2 ;;
+    --isa) isa=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+case "$isa" in native|avx2) ;; *) echo "setup-llama-server.sh: --isa is native or avx2, not $isa" >&2; exit 2 ;; esac
 pin=${1:-$here/reference/PIN.json}
 cache=$here/.cache
 dir=$cache/llama-server
+[ "$isa" = avx2 ] && dir=$cache/llama-server-avx2
 src=$dir/src
 build=$dir/build
 bin=$build/bin/$target
@@ -26,9 +37,11 @@ stamp=$dir/stamp
 read -r name version sdist sha < <(python3 -c 'import json, sys; p = json.load(open(sys.argv[1]))
 print(p["package"], p["version"], p["sdist"], p["sdist_sha256"])' "$pin")
 
+isa_flags=(-DGGML_NATIVE=ON)
+[ "$isa" = avx2 ] && isa_flags=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF)
 cmake_flags=(
   -DCMAKE_BUILD_TYPE=Release
-  -DGGML_NATIVE=ON -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF
+  "${isa_flags[@]}" -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF
   -DBUILD_SHARED_LIBS=OFF
   -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
   -DLLAMA_BUILD_APP=OFF

@@ -1,46 +1,91 @@
 #!/usr/bin/env bash
-# Benchmarks worker-orcd next to llama.cpp on the same model and thread count and prints a
-# markdown table (prefill = pp512, decode = tg128, medians of 3 runs).
-#   scripts/bench.sh [--threads N] [--model PATH]
-# llama.cpp is measured through the pinned llama-cpp-python in parity/.venv
-# (parity/setup-reference.sh); without it, only our row is printed.
+# The CPU speed record: worker-orcd next to llama.cpp on this machine, printed as markdown tables.
+#
+#   scripts/bench.sh [--threads 1,2] [--rounds 3] [--isa avx2] [--no-http] [--profile]
+#
+# 1. pp512 and tg128 per model and thread count, worker-orcd alternated with llama-bench (flash attention off
+#    and on), medians of --rounds (scripts/bench_cpu.py says exactly what is timed). Models: SmolLM2-135M in
+#    Q4_0, Q4_1, Q8_0 and F16 (Q4_1 is the test model; the others are made from it once by the pinned
+#    llama-quantize, into the git-ignored models/bench/) and Gemma 3 270M Q4_K_M.
+# 2. Aggregate decode through HTTP at 1, 4 and 8 concurrent jobs, next to llama-server (scripts/bench_http.py),
+#    at the largest thread count; skipped with --no-http.
+# 3. --profile: where worker-orcd's time goes (perf, SmolLM2 Q4_1, largest thread count), pp512 and tg128.
+#
+# --isa avx2 runs worker-orcd with WC_ISA=avx2 against a llama.cpp built for AVX2 only
+# (parity/setup-llama-server.sh --isa avx2); the HTTP part then runs the native builds as usual.
+# llama.cpp's tools are built once from the pinned sdist (about 7 minutes each tree on 2 cores).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-threads=$(nproc)
-model=models/SmolLM2-135M-Instruct.Q4_1.gguf
+threads=1,2
+rounds=3
+isa=""
+http=1
+profile=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads=$2; shift 2 ;;
-    --model) model=$2; shift 2 ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --isa) isa=$2; shift 2 ;;
+    --no-http) http=0; shift ;;
+    --profile) profile=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-cargo build --release --quiet
-ours=$(./target/release/worker-orcd bench --model "$model" --threads "$threads" --prompt-tokens 512 --gen-tokens 128 --repeat 3)
-theirs=""
-if [ -x parity/.venv/bin/python ] && parity/.venv/bin/python -c "import llama_cpp" 2>/dev/null; then
-  theirs=$(parity/.venv/bin/python parity/bench_llamacpp.py --model "$model" --threads "$threads" | tail -n 1)
+max_threads=$(tr ',' '\n' <<<"$threads" | sort -n | tail -1)
+
+cargo build --release --locked --quiet
+bin=target/release/worker-orcd
+./scripts/fetch-test-model.sh >/dev/null
+./scripts/fetch-gemma3.sh >/dev/null
+llama_isa=()
+[ -n "$isa" ] && [ "$isa" != native ] && llama_isa=(--isa "$isa")
+llama_bench=$(parity/setup-llama-server.sh --target llama-bench "${llama_isa[@]}" | tail -1)
+quantize=$(parity/setup-llama-quantize.sh | tail -1)
+
+q4_1=models/SmolLM2-135M-Instruct.Q4_1.gguf
+mkdir -p models/bench
+for t in Q4_0 Q8_0 F16; do
+  out=models/bench/SmolLM2-135M-Instruct.$t.gguf
+  if [ ! -f "$out" ]; then
+    "$quantize" --allow-requantize "$q4_1" "$out.tmp" "$t" >/dev/null 2>&1 || { echo "llama-quantize $t failed" >&2; exit 1; }
+    mv "$out.tmp" "$out"
+  fi
+done
+
+isa_arg=()
+[ -n "$isa" ] && isa_arg=(--isa "$isa")
+echo "## pp512 / tg128, worker-orcd vs llama-bench"
+echo
+python3 scripts/bench_cpu.py --llama-bench "$llama_bench" --threads "$threads" --rounds "$rounds" "${isa_arg[@]}" \
+  Q4_0=models/bench/SmolLM2-135M-Instruct.Q4_0.gguf Q4_1=$q4_1 Q8_0=models/bench/SmolLM2-135M-Instruct.Q8_0.gguf \
+  F16=models/bench/SmolLM2-135M-Instruct.F16.gguf "Gemma3-270M Q4_K_M=models/gemma-3-270m.Q4_K_M.gguf"
+
+if [ "$http" = 1 ]; then
+  echo
+  echo "## Aggregate decode through HTTP, worker-orcd vs llama-server ($max_threads threads)"
+  echo
+  python3 scripts/bench_http.py --concurrency 1,4,8 --threads "$max_threads" --runs "$rounds" --no-load-ttft \
+    --llama-server "$(parity/setup-llama-server.sh | tail -1)"
 fi
-python3 - "$ours" "$theirs" "$model" "$threads" <<'PY'
-import json, platform, subprocess, sys, datetime
-ours, theirs, model, threads = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-cpu = "unknown"
-try:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-except OSError:
-    pass
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-print(f"machine: {cpu}, {threads} threads; date: {datetime.date.today()}; commit: {commit}; model: {model}\n")
-print("| engine | prefill tok/s (pp512) | decode tok/s (tg128) |")
-print("| --- | ---: | ---: |")
-o = json.loads(ours)
-print(f"| worker-orcd ({o['backend']}) | {o['prefill_tok_s']:.1f} | {o['decode_tok_s']:.1f} |")
-if theirs:
-    t = json.loads(theirs)
-    print(f"| llama.cpp ({t.get('backend', 'cpu')}) | {t['prefill_tok_s']:.1f} | {t['decode_tok_s']:.1f} |")
-    print(f"| ratio ours/llama.cpp | {o['prefill_tok_s']/t['prefill_tok_s']:.2f} | {o['decode_tok_s']/t['decode_tok_s']:.2f} |")
-PY
+
+if [ "$profile" = 1 ]; then
+  echo
+  echo "## Where the time goes (perf, SmolLM2 Q4_1, $max_threads threads${isa:+, WC_ISA=$isa})"
+  tmp=$(mktemp -d)
+  for phase in "pp512:--prompt-tokens 512 --gen-tokens 1" "tg128:--prompt-tokens 1 --gen-tokens 512"; do
+    name=${phase%%:*}
+    # shellcheck disable=SC2086
+    WC_ISA=${isa:-} perf record -q -o "$tmp/$name.data" -F 999 -- "$bin" bench --model "$q4_1" --threads "$max_threads" \
+      ${phase#*:} --repeat 3 >/dev/null 2>&1
+    echo
+    echo "$name (tg measured over 512 decoded tokens for more samples): share of cycles by symbol, top 12"
+    echo
+    echo '```'
+    perf report -q -i "$tmp/$name.data" --no-children --sort symbol --percent-limit 0.5 --stdio 2>/dev/null \
+      | sed -e 's/[[:space:]]*$//' -e '/^$/d' | head -12
+    echo '```'
+  done
+  rm -rf "$tmp"
+fi
