@@ -35,6 +35,10 @@ Definitions (per engine, N and round; the table gives the median over rounds):
   - scaling = aggregate throughput at N / aggregate throughput at N=1, same engine.
   - TTFT(i) = first(i) - t_sent(i); median and p95 (nearest rank) over all clients of all rounds.
   - worker/llama = worker-orcd's aggregate throughput / llama-server's at the same N (> 1: worker is faster).
+Footprint (per engine and N): start to ready = from spawning the process to its first healthy /health (polled every
+50 ms; the model file is in the page cache after the first start); resident memory = VmRSS of the process and its
+children (worker-orcd's chat template helper) after the warm-up job, with the same context for both (N slots of
+--ctx tokens each).
 TTFT under load (once per engine, server with 4 slots): idle TTFT is a job alone; loaded TTFT is the same
 job sent once 3 long jobs (--long-tokens) all stream (or --busy-wait seconds after the first one does, for a
 server that runs them one at a time: the table says how many were streaming). Medians over --runs.
@@ -441,6 +445,7 @@ class Server:
             t0 = time.time()
             while self.proc.poll() is None and time.time() - t0 < timeout:
                 if self._ready():
+                    self.ready_s = time.time() - t0
                     return self
                 time.sleep(0.05)
             if self.proc.poll() is None:
@@ -451,6 +456,32 @@ class Server:
             if b"bind" not in text and b"address already in use" not in text:  # not a port clash: don't hide it
                 break
         raise RuntimeError(f"{self.label} exited with {self.proc.returncode}; log: {self.log}\n{self.log_tail()}")
+
+    def rss_mib(self):
+        """Resident memory of the process and its children (worker-orcd's chat template helper), in MiB."""
+        def rss(pid):
+            try:
+                for line in open(f"/proc/{pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+            except OSError:
+                pass
+            return 0
+
+        def children(pid):
+            out = []
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    out += [int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+            except OSError:
+                pass
+            return out
+
+        pids, seen = [self.proc.pid], 0
+        while seen < len(pids):
+            pids += children(pids[seen])
+            seen += 1
+        return sum(rss(p) for p in pids) / 1024
 
     def _ready(self):
         try:
@@ -757,6 +788,7 @@ def concurrency_bench(args):
 
     engines = [("worker", "worker-orcd", worker_argv)] + ([("llama", "llama-server", llama_argv)] if llama else [])
     results = {}  # (kind, n) -> dict
+    footprint = {}  # (kind, n) -> (start to ready in s, resident MiB after the warm-up job)
     load = {}
     foreign = []  # cores used by other processes, per measured round
     for n in levels:
@@ -776,6 +808,7 @@ def concurrency_bench(args):
                 warm.join(timeout=300)
                 if warm.error:
                     raise RuntimeError(f"{label}: warm-up: {warm.error}\n{srv.log_tail()}")
+                footprint[(kind, n)] = (srv.ready_s, srv.rss_mib())
                 tps, ttft, counts, ptoks = [], [], [], set()
                 for r in range(runs):
                     (t, tt, cs, pt), f = measured(srv, args, foreign, label,
@@ -853,6 +886,13 @@ def concurrency_bench(args):
         for n in levels:
             w, l = results[("worker", n)], results[("llama", n)]
             print(f"| {n} | {w['tps'] / l['tps']:.2f} | {w['ttft_med'] / l['ttft_med']:.2f} |")
+    print()
+    print(f"| N | engine | start to ready (s) | resident memory after one job (MiB) |")
+    print("| ---: | --- | ---: | ---: |")
+    for n in levels:
+        for kind, name, _ in engines:
+            ready, rss = footprint[(kind, n)]
+            print(f"| {n} | {name} | {ready:.2f} | {rss:.0f} |")
     if load:
         print()
         print(f"| engine (4 slots) | TTFT idle (ms) | TTFT while 3 jobs decode (ms) | loaded / idle | "
