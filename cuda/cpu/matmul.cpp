@@ -2,12 +2,13 @@
 //
 // Two phases, each spread over the pool: (1) convert every activation row to the weight type's
 // dot type (type_kernels.h); (2) dot products.
-// The weight rows are split evenly across threads; each walks its range in chunks of kRowChunk
+// Threads claim runs of weight rows from a shared counter; each walks a run in chunks of kRowChunk
 // rows and multiplies each weight row with tiles of up to kDotTileRows activation rows, decoding
 // it once per tile. Each output is bit for bit the
 // one-row dot kernel's result followed by the bias add (type_kernels.h), so a row's result does not
 // depend on how many rows the step has or which tile it fell in.
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "core/error.h"
@@ -20,6 +21,9 @@ namespace wc::cpu {
 namespace {
 
 constexpr int64_t kRowChunk = 16;
+// Rows a thread claims at a time: few claims per op (576-row projections: 9), many per output
+// head (49,152 rows: 768), so a thread that runs alone takes over nearly all the remaining work.
+constexpr int64_t kClaimRows = 64;
 
 const TypeKernels &kernels_of(uint32_t type_id) {
     const TypeKernels *k = kernel_table().find(type_id);
@@ -87,15 +91,22 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
         rows_dot(wp + r * w.row_bytes, tiles[i], cols, o);
         for (int j = 0; j < tiles[i].n; ++j) y.row(i * kDotTileRows + j)[r] = bias ? o[j] + bias[r] : o[j];
     };
-    // Each thread takes a contiguous range of weight rows (streaming them in order keeps the
-    // hardware prefetchers fed), in chunks small enough to stay in L1 across the tiles.
-    pool.run([&](int ith, int nth) {
-        int64_t b, e;
-        ThreadPool::split(rows, ith, nth, b, e);
-        for (int64_t r0 = b; r0 < e; r0 += kRowChunk) {
-            const int64_t r1 = std::min(e, r0 + kRowChunk);
-            for (int64_t i = 0; i < n_tiles; ++i) {
-                for (int64_t r = r0; r < r1; ++r) tile(r, i);
+    // Threads claim runs of kClaimRows weight rows from a shared counter (each run streams in order,
+    // which keeps the hardware prefetchers fed) and walk a run in chunks small enough to stay in L1
+    // across the tiles. Claiming, not a fixed split: on a busy host a thread that is preempted
+    // leaves its rows to the one still running instead of making it wait at the end. Which thread
+    // computes a row never changes the row's result.
+    std::atomic<int64_t> next{0};
+    pool.run([&](int, int) {
+        for (;;) {
+            const int64_t b = next.fetch_add(kClaimRows, std::memory_order_relaxed);
+            if (b >= rows) break;
+            const int64_t e = std::min(rows, b + kClaimRows);
+            for (int64_t r0 = b; r0 < e; r0 += kRowChunk) {
+                const int64_t r1 = std::min(e, r0 + kRowChunk);
+                for (int64_t i = 0; i < n_tiles; ++i) {
+                    for (int64_t r = r0; r < r1; ++r) tile(r, i);
+                }
             }
         }
     });
