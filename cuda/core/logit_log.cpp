@@ -15,7 +15,8 @@
 namespace wc {
 
 LogitLog::LogitLog(const std::string &path, int top_k) : top_k_(top_k > 0 ? top_k : 20) {
-    fp_ = std::fopen(path.c_str(), "a");
+    // "e": close-on-exec (glibc), so the daemon's chat template helpers do not inherit the log.
+    fp_ = std::fopen(path.c_str(), "ae");
     if (!fp_) fail(WC_ERR_IO, strfmt("%s: cannot open logit log for appending: %s", path.c_str(), std::strerror(errno)));
 }
 
