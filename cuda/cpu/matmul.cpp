@@ -2,8 +2,8 @@
 //
 // Two phases, each spread over the pool: (1) convert every activation row to the weight type's
 // dot type (type_kernels.h); (2) dot products.
-// Threads claim runs of weight rows from a shared counter; each walks a run in chunks of kRowChunk
-// rows and multiplies each weight row with tiles of up to kDotTileRows activation rows, decoding
+// Each thread takes its share of the weight rows in chunks of kRowChunk rows (and, done early,
+// chunks of the others' shares) and multiplies each weight row with tiles of up to kDotTileRows activation rows, decoding
 // it once per tile. Each output is bit for bit the
 // one-row dot kernel's result followed by the bias add (type_kernels.h), so a row's result does not
 // depend on how many rows the step has or which tile it fell in.
@@ -21,9 +21,11 @@ namespace wc::cpu {
 namespace {
 
 constexpr int64_t kRowChunk = 16;
-// Rows a thread claims at a time: few claims per op (576-row projections: 9), many per output
-// head (49,152 rows: 768), so a thread that runs alone takes over nearly all the remaining work.
-constexpr int64_t kClaimRows = 64;
+// One thread's range of weight rows and how far it has been claimed (a cache line of its own).
+struct alignas(64) RowClaim {
+    std::atomic<int64_t> next{0};
+    int64_t end = 0;
+};
 
 const TypeKernels &kernels_of(uint32_t type_id) {
     const TypeKernels *k = kernel_table().find(type_id);
@@ -91,19 +93,29 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
         rows_dot(wp + r * w.row_bytes, tiles[i], cols, o);
         for (int j = 0; j < tiles[i].n; ++j) y.row(i * kDotTileRows + j)[r] = bias ? o[j] + bias[r] : o[j];
     };
-    // Threads claim runs of kClaimRows weight rows from a shared counter (each run streams in order,
-    // which keeps the hardware prefetchers fed) and walk a run in chunks small enough to stay in L1
-    // across the tiles. Claiming, not a fixed split: on a busy host a thread that is preempted
-    // leaves its rows to the one still running instead of making it wait at the end. Which thread
-    // computes a row never changes the row's result.
-    std::atomic<int64_t> next{0};
-    pool.run([&](int, int) {
-        for (;;) {
-            const int64_t b = next.fetch_add(kClaimRows, std::memory_order_relaxed);
-            if (b >= rows) break;
-            const int64_t e = std::min(rows, b + kClaimRows);
-            for (int64_t r0 = b; r0 < e; r0 += kRowChunk) {
-                const int64_t r1 = std::min(e, r0 + kRowChunk);
+    // Each thread owns a contiguous range of weight rows (streaming them in order keeps the hardware
+    // prefetchers fed) and claims it chunk by chunk, in chunks small enough to stay in L1 across the
+    // tiles; a thread done with its range goes on claiming chunks of the others'. On a quiet machine
+    // every thread claims only its own (a counter on a cache line of its own: no sharing); on a busy
+    // host a preempted thread's rows are taken over instead of waited for. Which thread computes a
+    // row never changes the row's result.
+    const int nth = pool.size();
+    thread_local std::vector<RowClaim> claims;
+    if (claims.size() < (size_t)nth) claims = std::vector<RowClaim>((size_t)nth);
+    RowClaim *cl = claims.data();
+    for (int t = 0; t < nth; ++t) {
+        int64_t b, e;
+        ThreadPool::split(rows, t, nth, b, e);
+        cl[t].next.store(b, std::memory_order_relaxed);
+        cl[t].end = e;
+    }
+    pool.run([&](int ith, int n) {
+        for (int k = 0; k < n; ++k) {
+            RowClaim &c = cl[(ith + k) % n];
+            for (;;) {
+                const int64_t r0 = c.next.fetch_add(kRowChunk, std::memory_order_relaxed);
+                if (r0 >= c.end) break;
+                const int64_t r1 = std::min(c.end, r0 + kRowChunk);
                 for (int64_t i = 0; i < n_tiles; ++i) {
                     for (int64_t r = r0; r < r1; ++r) tile(r, i);
                 }
