@@ -80,11 +80,13 @@ if [ "$profile" = 1 ]; then
     WC_ISA=${isa:-} perf record -q -o "$tmp/$name.data" -F 999 -- "$bin" bench --model "$q4_1" --threads "$max_threads" \
       ${phase#*:} --repeat 3 >/dev/null 2>&1
     echo
-    echo "$name (tg measured over 512 decoded tokens for more samples): share of cycles by symbol, top 12"
+    note=""
+    [ "$name" = tg128 ] && note=" (decode timed over 512 tokens for more samples)"
+    echo "$name$note: share of cycles by symbol, top 12"
     echo
     echo '```'
     perf report -q -i "$tmp/$name.data" --no-children --sort symbol --percent-limit 0.5 --stdio 2>/dev/null \
-      | sed -e 's/[[:space:]]*$//' -e '/^$/d' | head -12
+      | sed -e 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' -e 's/[[:space:]]*$//' -e '/^$/d' | head -12
     echo '```'
   done
   rm -rf "$tmp"
