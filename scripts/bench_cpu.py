@@ -23,6 +23,8 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from bench_http import cpu_model  # noqa: E402  (one definition of the machine's name)
 
 
 def run(cmd, env=None):
@@ -56,16 +58,6 @@ def llama(binary, model, threads, fa):
     if pp is None or tg is None:
         raise SystemExit(f"llama-bench printed no pp512/tg128 rows:\n{out}")
     return pp, tg
-
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def main():
