@@ -18,7 +18,7 @@ namespace {
 
 constexpr int64_t kCols = 768;  // three 256-weight super-blocks, 24 blocks of 32
 constexpr int kWeightRows = 6;
-constexpr int kActivationRows = 5;
+constexpr int kActivationRows = 8;  // two full tiles for the grid kernels
 
 std::vector<std::vector<float>> activation_rows(uint64_t seed) {
     BlockRng rng(seed ^ 0xac71a7105ULL);
@@ -28,6 +28,9 @@ std::vector<std::vector<float>> activation_rows(uint64_t seed) {
     rows[1][300] = 40.0f;
     for (int64_t k = 0; k < kCols; ++k) rows[2][k] = (k % 2 ? -1.0f : 1.0f) * std::exp(rng.uniform(-6.0f, 3.0f));
     for (float &v : rows[4]) v = rng.normal(3.0f);
+    for (float &v : rows[5]) v = rng.normal(0.01f);
+    for (int64_t k = 0; k < kCols; ++k) rows[6][k] = -rows[0][kCols - 1 - k];
+    for (float &v : rows[7]) v = rng.uniform(-2.0f, 0.5f);
     return rows;  // rows[3] stays zero
 }
 
@@ -76,7 +79,7 @@ std::string check_type_kernels(uint32_t type_id, uint64_t seed) {
         }
     }
 
-    int dot_mismatches = 0, tile_mismatches = 0, quantize_mismatches = 0;
+    int dot_mismatches = 0, tile_mismatches = 0, quantize_mismatches = 0, grid_mismatches = 0, grid_checks = 0;
     std::string isas;
     std::vector<float> d_scales, s_scales;
     for (const KernelTable *t : tables) {
@@ -116,12 +119,51 @@ std::string check_type_kernels(uint32_t type_id, uint64_t seed) {
         }
     }
 
+    // Grid kernels: weight rows r0 .. r0 + 3 against one tile (rows 0-3 or 4-7, and a shuffled
+    // one) and against both tiles, every output against the one-row dot's bits.
+    for (const KernelTable *t : tables) {
+        const TypeKernels &k = *t->find(type_id);
+        if (!k.grid) continue;
+        std::vector<std::vector<uint8_t>> xq(kActivationRows, std::vector<uint8_t>(xrow));
+        for (int j = 0; j < kActivationRows; ++j) k.quantize_row(xs[j].data(), xq[j].data(), kCols);
+        const int64_t nb = k.widen_scales ? kCols / k.scale_block : 0;
+        const int orders[3][8] = {{0, 1, 2, 3, 4, 5, 6, 7}, {4, 5, 6, 7, 0, 1, 2, 3}, {7, 3, 5, 1, 6, 0, 4, 2}};
+        for (const auto &order : orders) {
+            std::vector<float> d(2 * (size_t)nb * kDotTileRows), sc(2 * (size_t)nb * kDotTileRows);
+            DotTile tiles[2] = {};
+            for (int ti = 0; ti < 2; ++ti) {
+                DotTile &tile = tiles[ti];
+                tile.n = kDotTileRows;
+                float *td = d.data() + ti * nb * kDotTileRows, *ts = sc.data() + ti * nb * kDotTileRows;
+                for (int j = 0; j < kDotTileRows; ++j) {
+                    tile.q[j] = xq[order[ti * kDotTileRows + j]].data();
+                    if (nb) k.widen_scales(tile.q[j], kCols, j, td, ts);
+                }
+                tile.d = nb ? td : nullptr;
+                tile.s = nb && k.scale_sums ? ts : nullptr;
+            }
+            for (int r0 = 0; r0 + kGridWeightRows <= kWeightRows; r0 += 2) {
+                for (int nt = 1; nt <= 2; ++nt) {
+                    float out[kGridWeightRows * 2 * kDotTileRows];
+                    k.grid(w.data() + r0 * row_bytes, row_bytes, tiles, nt, kCols, out);
+                    for (int i = 0; i < kGridWeightRows; ++i) {
+                        for (int j = 0; j < nt * kDotTileRows; ++j) {
+                            const float want = dot_ref[(r0 + i) * kActivationRows + order[j]];
+                            grid_mismatches += !same_bits(out[i * 2 * kDotTileRows + j], want);
+                            ++grid_checks;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     std::string hex, values;
     for (size_t i = 0; i < row_bytes; ++i) hex += strfmt("%02x", w[i]);
     for (int64_t k = 0; k < kCols; ++k) values += strfmt("%s%.9g", k ? "," : "", wd[0][k]);
-    return strfmt("{\"type\":\"%s\",\"isas\":[%s],\"cols\":%lld,\"pairs\":%d,\"dot_mismatches\":%d,\"tile_mismatches\":%d,"
+    return strfmt("{\"type\":\"%s\",\"isas\":[%s],\"cols\":%lld,\"pairs\":%d,\"dot_mismatches\":%d,\"tile_mismatches\":%d,\"grid_mismatches\":%d,\"grid_checks\":%d,"
                   "\"quantize_mismatches\":%d,\"max_rel_err\":%.9g,\"row_hex\":\"%s\",\"row_values\":[%s]}",
-                  tt.name, isas.c_str(), (long long)kCols, kWeightRows * kActivationRows, dot_mismatches, tile_mismatches,
+                  tt.name, isas.c_str(), (long long)kCols, kWeightRows * kActivationRows, dot_mismatches, tile_mismatches, grid_mismatches, grid_checks,
                   quantize_mismatches, max_rel, hex.c_str(), values.c_str());
 }
 

@@ -4,7 +4,8 @@
 // dot type (type_kernels.h); (2) dot products.
 // Each thread takes its share of the weight rows in chunks of kRowChunk rows (and, done early,
 // chunks of the others' shares) and multiplies each weight row with tiles of up to kDotTileRows activation rows, decoding
-// it once per tile. Each output is bit for bit the
+// it once per tile — or, where the type has a grid kernel, kGridWeightRows weight rows with two
+// tiles at once, each block loaded once for the whole grid. Each output is bit for bit the
 // one-row dot kernel's result followed by the bias add (type_kernels.h), so a row's result does not
 // depend on how many rows the step has or which tile it fell in.
 #include <algorithm>
@@ -87,11 +88,40 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
 
     const uint8_t *wp = static_cast<const uint8_t *>(w.data);
     const DotRowsFn rows_dot = k.rows;
+    const DotGridFn grid = k.grid;
     // Output (r, tile i's rows) for weight row r.
     auto tile = [&](int64_t r, int64_t i) {
         float o[kDotTileRows];
         rows_dot(wp + r * w.row_bytes, tiles[i], cols, o);
         for (int j = 0; j < tiles[i].n; ++j) y.row(i * kDotTileRows + j)[r] = bias ? o[j] + bias[r] : o[j];
+    };
+    // Outputs of weight rows [r0, r1) for tiles i, i + 1, ...: with a grid kernel, kGridWeightRows
+    // rows times two full tiles (or one) at a time, the leftovers row by row.
+    auto chunk = [&](int64_t r0, int64_t r1) {
+        for (int64_t i = 0; i < n_tiles;) {
+            if (!grid || tiles[i].n != kDotTileRows) {
+                for (int64_t r = r0; r < r1; ++r) tile(r, i);
+                ++i;
+                continue;
+            }
+            const int nt = i + 1 < n_tiles && tiles[i + 1].n == kDotTileRows ? 2 : 1;
+            int64_t r = r0;
+            for (; r + kGridWeightRows <= r1; r += kGridWeightRows) {
+                float o[kGridWeightRows * 2 * kDotTileRows];
+                grid(wp + r * w.row_bytes, w.row_bytes, tiles + i, nt, cols, o);
+                for (int j = 0; j < nt * kDotTileRows; ++j) {
+                    float *yr = y.row(i * kDotTileRows + j) + r;
+                    for (int a = 0; a < kGridWeightRows; ++a) {
+                        const float v = o[a * 2 * kDotTileRows + j];
+                        yr[a] = bias ? v + bias[r + a] : v;
+                    }
+                }
+            }
+            for (; r < r1; ++r) {
+                for (int t = 0; t < nt; ++t) tile(r, i + t);
+            }
+            i += nt;
+        }
     };
     // Each thread owns a contiguous range of weight rows (streaming them in order keeps the hardware
     // prefetchers fed) and claims it chunk by chunk, in chunks small enough to stay in L1 across the
@@ -115,10 +145,7 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
             for (;;) {
                 const int64_t r0 = c.next.fetch_add(kRowChunk, std::memory_order_relaxed);
                 if (r0 >= c.end) break;
-                const int64_t r1 = std::min(c.end, r0 + kRowChunk);
-                for (int64_t i = 0; i < n_tiles; ++i) {
-                    for (int64_t r = r0; r < r1; ++r) tile(r, i);
-                }
+                chunk(r0, std::min(c.end, r0 + kRowChunk));
             }
         }
     });
