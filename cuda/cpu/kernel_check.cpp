@@ -17,7 +17,7 @@ namespace wc::cpu {
 namespace {
 
 constexpr int64_t kCols = 768;  // three 256-weight super-blocks, 24 blocks of 32
-constexpr int kWeightRows = 6;
+constexpr int kWeightRows = 20;  // room for a 16-row grid at two offsets
 constexpr int kActivationRows = 8;  // two full tiles for the grid kernels
 
 std::vector<std::vector<float>> activation_rows(uint64_t seed) {
@@ -119,38 +119,42 @@ std::string check_type_kernels(uint32_t type_id, uint64_t seed) {
         }
     }
 
-    // Grid kernels: weight rows r0 .. r0 + 3 against one tile (rows 0-3 or 4-7, and a shuffled
-    // one) and against both tiles, every output against the one-row dot's bits.
+    // Grid kernels: its weight rows from r0 = 0 and 4 against one tile and against two (rows in
+    // three orders; where it takes partial tiles, last tiles of every size), every output against
+    // the one-row dot's bits.
     for (const KernelTable *t : tables) {
         const TypeKernels &k = *t->find(type_id);
-        if (!k.grid) continue;
+        if (!k.grid.fn) continue;
         std::vector<std::vector<uint8_t>> xq(kActivationRows, std::vector<uint8_t>(xrow));
         for (int j = 0; j < kActivationRows; ++j) k.quantize_row(xs[j].data(), xq[j].data(), kCols);
         const int64_t nb = k.widen_scales ? kCols / k.scale_block : 0;
         const int orders[3][8] = {{0, 1, 2, 3, 4, 5, 6, 7}, {4, 5, 6, 7, 0, 1, 2, 3}, {7, 3, 5, 1, 6, 0, 4, 2}};
         for (const auto &order : orders) {
-            std::vector<float> d(2 * (size_t)nb * kDotTileRows), sc(2 * (size_t)nb * kDotTileRows);
-            DotTile tiles[2] = {};
-            for (int ti = 0; ti < 2; ++ti) {
-                DotTile &tile = tiles[ti];
-                tile.n = kDotTileRows;
-                float *td = d.data() + ti * nb * kDotTileRows, *ts = sc.data() + ti * nb * kDotTileRows;
-                for (int j = 0; j < kDotTileRows; ++j) {
-                    tile.q[j] = xq[order[ti * kDotTileRows + j]].data();
-                    if (nb) k.widen_scales(tile.q[j], kCols, j, td, ts);
-                }
-                tile.d = nb ? td : nullptr;
-                tile.s = nb && k.scale_sums ? ts : nullptr;
-            }
-            for (int r0 = 0; r0 + kGridWeightRows <= kWeightRows; r0 += 2) {
+            for (int last = k.grid.partial_tiles ? 1 : kDotTileRows; last <= kDotTileRows; ++last) {
                 for (int nt = 1; nt <= 2; ++nt) {
-                    float out[kGridWeightRows * 2 * kDotTileRows];
-                    k.grid(w.data() + r0 * row_bytes, row_bytes, tiles, nt, kCols, out);
-                    for (int i = 0; i < kGridWeightRows; ++i) {
-                        for (int j = 0; j < nt * kDotTileRows; ++j) {
-                            const float want = dot_ref[(r0 + i) * kActivationRows + order[j]];
-                            grid_mismatches += !same_bits(out[i * 2 * kDotTileRows + j], want);
-                            ++grid_checks;
+                    std::vector<float> d(2 * (size_t)nb * kDotTileRows, 0.0f), sc(2 * (size_t)nb * kDotTileRows, 0.0f);
+                    DotTile tiles[2] = {};
+                    for (int ti = 0; ti < nt; ++ti) {
+                        DotTile &tile = tiles[ti];
+                        tile.n = ti == nt - 1 ? last : kDotTileRows;
+                        float *td = d.data() + ti * nb * kDotTileRows, *ts = sc.data() + ti * nb * kDotTileRows;
+                        for (int j = 0; j < tile.n; ++j) {
+                            tile.q[j] = xq[order[ti * kDotTileRows + j]].data();
+                            if (nb) k.widen_scales(tile.q[j], kCols, j, td, ts);
+                        }
+                        tile.d = nb ? td : nullptr;
+                        tile.s = nb && k.scale_sums ? ts : nullptr;
+                    }
+                    const int rows_x = (nt - 1) * kDotTileRows + last;
+                    for (int r0 = 0; r0 + k.grid.weight_rows <= kWeightRows && r0 <= 4; r0 += 4) {
+                        float out[kGridMaxWeightRows * 2 * kDotTileRows];
+                        k.grid.fn(w.data() + r0 * row_bytes, row_bytes, tiles, nt, kCols, out);
+                        for (int i = 0; i < k.grid.weight_rows; ++i) {
+                            for (int j = 0; j < rows_x; ++j) {
+                                const float want = dot_ref[(r0 + i) * kActivationRows + order[j]];
+                                grid_mismatches += !same_bits(out[i * 2 * kDotTileRows + j], want);
+                                ++grid_checks;
+                            }
                         }
                     }
                 }

@@ -4,8 +4,8 @@
 // dot type (type_kernels.h); (2) dot products.
 // Each thread takes its share of the weight rows in chunks of kRowChunk rows (and, done early,
 // chunks of the others' shares) and multiplies each weight row with tiles of up to kDotTileRows activation rows, decoding
-// it once per tile — or, where the type has a grid kernel, kGridWeightRows weight rows with two
-// tiles at once, each block loaded once for the whole grid. Each output is bit for bit the
+// it once per tile — or, where the type has a grid kernel, a group of weight rows (4, or Q4_0's
+// 16) with two tiles at once, each block loaded once for the whole grid. Each output is bit for bit the
 // one-row dot kernel's result followed by the bias add (type_kernels.h), so a row's result does not
 // depend on how many rows the step has or which tile it fell in.
 #include <algorithm>
@@ -88,30 +88,32 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
 
     const uint8_t *wp = static_cast<const uint8_t *>(w.data);
     const DotRowsFn rows_dot = k.rows;
-    const DotGridFn grid = k.grid;
+    const GridKernel grid = k.grid;
     // Output (r, tile i's rows) for weight row r.
     auto tile = [&](int64_t r, int64_t i) {
         float o[kDotTileRows];
         rows_dot(wp + r * w.row_bytes, tiles[i], cols, o);
         for (int j = 0; j < tiles[i].n; ++j) y.row(i * kDotTileRows + j)[r] = bias ? o[j] + bias[r] : o[j];
     };
-    // Outputs of weight rows [r0, r1) for tiles i, i + 1, ...: with a grid kernel, kGridWeightRows
-    // rows times two full tiles (or one) at a time, the leftovers row by row.
+    // Outputs of weight rows [r0, r1) for tiles i, i + 1, ...: with a grid kernel, its weight rows
+    // times two tiles (or one) at a time, the leftovers row by row.
+    auto gridded = [&](int64_t i) { return grid.fn && (tiles[i].n == kDotTileRows || grid.partial_tiles); };
     auto chunk = [&](int64_t r0, int64_t r1) {
         for (int64_t i = 0; i < n_tiles;) {
-            if (!grid || tiles[i].n != kDotTileRows) {
+            if (!gridded(i)) {
                 for (int64_t r = r0; r < r1; ++r) tile(r, i);
                 ++i;
                 continue;
             }
-            const int nt = i + 1 < n_tiles && tiles[i + 1].n == kDotTileRows ? 2 : 1;
+            const int nt = tiles[i].n == kDotTileRows && i + 1 < n_tiles && gridded(i + 1) ? 2 : 1;
+            const int rows_x = (nt - 1) * kDotTileRows + tiles[i + nt - 1].n;
             int64_t r = r0;
-            for (; r + kGridWeightRows <= r1; r += kGridWeightRows) {
-                float o[kGridWeightRows * 2 * kDotTileRows];
-                grid(wp + r * w.row_bytes, w.row_bytes, tiles + i, nt, cols, o);
-                for (int j = 0; j < nt * kDotTileRows; ++j) {
+            for (; r + grid.weight_rows <= r1; r += grid.weight_rows) {
+                float o[kGridMaxWeightRows * 2 * kDotTileRows];
+                grid.fn(wp + r * w.row_bytes, w.row_bytes, tiles + i, nt, cols, o);
+                for (int j = 0; j < rows_x; ++j) {
                     float *yr = y.row(i * kDotTileRows + j) + r;
-                    for (int a = 0; a < kGridWeightRows; ++a) {
+                    for (int a = 0; a < grid.weight_rows; ++a) {
                         const float v = o[a * 2 * kDotTileRows + j];
                         yr[a] = bias ? v + bias[r + a] : v;
                     }
@@ -123,6 +125,7 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
             i += nt;
         }
     };
+
     // Each thread owns a contiguous range of weight rows (streaming them in order keeps the hardware
     // prefetchers fed) and claims it chunk by chunk, in chunks small enough to stay in L1 across the
     // tiles; a thread done with its range goes on claiming chunks of the others'. On a quiet machine

@@ -39,15 +39,22 @@ using DotFn = float (*)(const void *w, const void *x, int64_t n);
 // depends on the rows beside it.
 using DotRowsFn = void (*)(const void *w, const DotTile &x, int64_t n, float *out);
 
-// Weight rows one grid kernel takes.
-constexpr int kGridWeightRows = 4;
-
 // out[i * 2 * kDotTileRows + t * kDotTileRows + j] = dot(weight row i, x[t].q[j]) for the
-// kGridWeightRows rows starting at w (row i at w + i * row_bytes), n_tiles (1 or 2) full tiles
-// of kDotTileRows rows each. The register-blocked form of `rows`: each activation block is loaded
-// once for all the weight rows and each weight block decoded once for all the activation rows,
-// and every output is still bit for bit the one-row kernel's.
+// GridKernel::weight_rows rows starting at w (row i at w + i * row_bytes) and n_tiles (1 or 2)
+// tiles, all full but, where the kernel takes partial tiles, the last. The register-blocked form
+// of `rows`: each activation block is loaded once for all the weight rows and each weight block
+// decoded once for all the activation rows, and every output is still bit for bit the one-row
+// kernel's.
 using DotGridFn = void (*)(const void *w, size_t row_bytes, const DotTile *x, int n_tiles, int64_t n, float *out);
+
+// Most weight rows a grid kernel takes.
+constexpr int kGridMaxWeightRows = 16;
+
+struct GridKernel {
+    DotGridFn fn = nullptr;      // null: `rows` is all the type has
+    int weight_rows = 0;         // weight rows per call, at most kGridMaxWeightRows
+    bool partial_tiles = false;  // the last tile may have fewer than kDotTileRows rows
+};
 
 // Activation row of n floats -> n values in the dot type.
 using QuantizeRowFn = void (*)(const float *x, void *y, int64_t n);
@@ -74,7 +81,7 @@ struct TypeKernels {
     DequantizeRowFn dequantize_row; // ISA-independent
     RandomBlocksFn random_blocks;   // ISA-independent
     DequantizeRowFn dequantize_activation;  // a dot_type row back to f32 (tests: the f64 twin of the dot)
-    DotGridFn grid = nullptr;       // weight rows x full tiles; null where `rows` is all there is
+    GridKernel grid = {};           // weight rows x tiles, where the type has it
 };
 
 struct KernelTable {

@@ -10,20 +10,21 @@
 
 namespace wc::cpu {
 
-// 8 lanes, lane L = d_w d_x * (exact integer sum of weights 4L..4L+3), one FMA per block.
+// One f32 accumulator, one FMA per block of the block's exact integer dot:
+// acc = fma(sum (q - 8) x, d_w d_x, acc). That is the order of llama.cpp's repacked Q4_0 GEMM and
+// GEMV on x86 (ggml-cpu/arch/x86/repack.cpp), which is how it computes with Q4_0 weights there;
+// unlike the 8-lane order of the other 32-weight types, it lets a kernel sum a block's products
+// across weight rows held side by side (grid_q4_0_x86.inc).
 float dot_q4_0_ref(const void *wv, const void *xv, int64_t n) {
     const block_q4_0 *w = static_cast<const block_q4_0 *>(wv);
     const block_q8_0 *x = static_cast<const block_q8_0 *>(xv);
-    float acc[8] = {};
+    float acc = 0.0f;
     for (int64_t b = 0; b < n / QK4_0; ++b) {
-        const float d = f16_to_f32(w[b].d) * f16_to_f32(x[b].d);
-        for (int lane = 0; lane < 8; ++lane) {
-            int s = 0;
-            for (int k = 4 * lane; k < 4 * lane + 4; ++k) s += (nibble32(w[b].qs, k) - 8) * x[b].qs[k];
-            acc[lane] = std::fma(d, (float)s, acc[lane]);
-        }
+        int s = 0;
+        for (int k = 0; k < QK4_0; ++k) s += (nibble32(w[b].qs, k) - 8) * x[b].qs[k];
+        acc = std::fma((float)s, f16_to_f32(w[b].d) * f16_to_f32(x[b].d), acc);
     }
-    return hsum8(acc);
+    return acc;
 }
 
 void dequantize_q4_0(const void *row, float *out, int64_t n) {
