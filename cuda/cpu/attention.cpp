@@ -16,6 +16,7 @@
 // position and the keys before it get probability exactly 0: every block of 16 and every
 // accumulator then holds the positions it holds without a window, and the masked ones add exact
 // zeros, as in llama.cpp's masked softmax over its full-size cache.
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -202,14 +203,19 @@ void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32Vi
         }
     });
 
-    pool.run([&](int ith, int nth) {
-        int64_t b, e;
-        ThreadPool::split((int64_t)n * s.n_head, ith, nth, b, e);
+    // Tasks (row, head) are claimed one at a time from a shared counter, the last rows (the most
+    // keys) first: a causal prompt's rows cost in proportion to their positions, so an even split
+    // of the rows left one thread with three quarters of the work at two threads. Which thread
+    // computes a task never changes its result.
+    const int64_t n_tasks = (int64_t)n * s.n_head;
+    std::atomic<int64_t> next{0};
+    pool.run([&](int, int) {
         Scratch w;
         w.scores.resize((size_t)rows.max_pos + 1 + kLanes);  // room for a padded block
         w.qh.resize(s.head_dim);
         w.lanes.resize((size_t)kLanes * s.head_dim);
-        for (int64_t task = b; task < e; ++task) {
+        for (int64_t claimed; (claimed = next.fetch_add(1, std::memory_order_relaxed)) < n_tasks;) {
+            const int64_t task = n_tasks - 1 - claimed;
             const int r = (int)(task / s.n_head), h = (int)(task % s.n_head);
             const int visible = s.window > 0 && rows.pos[r] >= s.window ? rows.pos[r] - s.window + 1 : 0;
             const int first = visible / kLanes * kLanes;
