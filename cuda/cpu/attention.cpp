@@ -64,40 +64,44 @@ inline float dot_q_k(const float *q, const uint16_t *k, int n) {
 #endif
 }
 
+#if defined(__F16C__) && defined(__FMA__)
+// dot_q_k of 4 keys at once: each key's lanes and FMAs exactly as dot_q_k's, the four chains
+// interleaved (one key's chain is latency-bound), and the four reduce16s done side by side with
+// the same pairs: (i + i+8), then (i + i+4), then (0+2) + (1+3) of every key.
+inline void dot_q_k4(const float *q, const uint16_t *const k[4], int n, float *out) {
+    __m256 lo[4], hi[4];
+    for (int t = 0; t < 4; ++t) lo[t] = hi[t] = _mm256_setzero_ps();
+    for (int d = 0; d < n; d += kLanes) {
+        const __m256 qlo = _mm256_loadu_ps(q + d), qhi = _mm256_loadu_ps(q + d + 8);
+        for (int t = 0; t < 4; ++t) {
+            lo[t] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k[t] + d))), qlo, lo[t]);
+            hi[t] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k[t] + d + 8))), qhi, hi[t]);
+        }
+    }
+    __m256 s8[4];
+    for (int t = 0; t < 4; ++t) s8[t] = _mm256_add_ps(hi[t], lo[t]);
+    // [key 0's s4 | key 1's s4], [key 2's | key 3's]: s4[i] = s8[i] + s8[i + 4].
+    const __m256 s4a = _mm256_add_ps(_mm256_permute2f128_ps(s8[0], s8[1], 0x20), _mm256_permute2f128_ps(s8[0], s8[1], 0x31));
+    const __m256 s4b = _mm256_add_ps(_mm256_permute2f128_ps(s8[2], s8[3], 0x20), _mm256_permute2f128_ps(s8[2], s8[3], 0x31));
+    // Per 128-bit lane: [s4[0] + s4[2], s4[1] + s4[3]] of keys 0 and 2 (low lane), 1 and 3 (high).
+    const __m256 s2 = _mm256_add_ps(_mm256_shuffle_ps(s4a, s4b, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(s4a, s4b, _MM_SHUFFLE(3, 2, 3, 2)));
+    // (0+2) + (1+3): lanes [key 0, key 2, .., ..] and [key 1, key 3, .., ..].
+    const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(s2, s2, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(s2, s2, _MM_SHUFFLE(3, 1, 3, 1)));
+    alignas(32) float v[8];
+    _mm256_store_ps(v, r);
+    out[0] = v[0];
+    out[1] = v[4];
+    out[2] = v[1];
+    out[3] = v[5];
+}
+#endif
+
 // q.k for head sizes the lane orders do not divide: plain sequential FMA.
 inline float dot_q_k_any(const float *q, const uint16_t *k, int n) {
     float s = 0;
     for (int d = 0; d < n; ++d) s = std::fma(f16_to_f32(k[d]), q[d], s);
     return s;
 }
-
-// acc[0..n) += p_j * v_j[0..n) for the keys j = first, first + 16, ... < n_keys, in that order:
-// the keys of one of the 16 accumulators. Dims go 64 at a time so the accumulator stays in
-// registers while its keys stream by.
-template <typename Keys>
-inline void accumulate_v(float *acc, const float *p, int first, int n_keys, const uint16_t *v_cache, const Keys &keys, int n) {
-    int d0 = 0;
-#if defined(__F16C__) && defined(__FMA__)
-    for (; d0 + 64 <= n; d0 += 64) {
-        __m256 a[8];
-        for (int c = 0; c < 8; ++c) a[c] = _mm256_loadu_ps(acc + d0 + 8 * c);
-        for (int j = first; j < n_keys; j += kLanes) {
-            const uint16_t *vj = v_cache + keys.at(j) + d0;
-            const __m256 pv = _mm256_set1_ps(p[j]);
-            for (int c = 0; c < 8; ++c) a[c] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vj + 8 * c))), pv, a[c]);
-        }
-        for (int c = 0; c < 8; ++c) _mm256_storeu_ps(acc + d0 + 8 * c, a[c]);
-    }
-#endif
-    for (int j = first; j < n_keys; j += kLanes) {
-        const uint16_t *vj = v_cache + keys.at(j);
-        for (int d = d0; d < n; ++d) acc[d] = std::fma(f16_to_f32(vj[d]), p[j], acc[d]);
-    }
-}
-
-struct Scratch {
-    std::vector<float> scores, qh, lanes;
-};
 
 // The keys of one row, key j being position first + j of its sequence: cache slot
 // blocks[p / 16] * 16 + p % 16.
@@ -107,9 +111,43 @@ struct RowKeys {
     int64_t offset; // this head's first value in a slot
     int first;      // first position walked (a multiple of 16; 0 without a window)
     int64_t at(int j) const {
-        const int p = first + j;
+        const unsigned p = (unsigned)(first + j);
         return ((int64_t)blocks[p / kKvBlockTokens] * kKvBlockTokens + p % kKvBlockTokens) * width + offset;
     }
+};
+static_assert(kLanes == kKvBlockTokens, "accumulator i of p.v holds slot i of every block of the walk");
+
+// acc[0..n) += p_j * v_j[0..n) for the keys j = lane, lane + 16, ... < n_keys, in that order:
+// the keys of one of the 16 accumulators — slot `lane` of each block of the walk (it starts on a
+// block boundary). Dims go 64 at a time so the accumulator stays in registers while its keys
+// stream by.
+inline void accumulate_v(float *acc, const float *p, int lane, int n_keys, const uint16_t *v_cache, const RowKeys &keys, int n) {
+    const int32_t *blk = keys.blocks + keys.first / kKvBlockTokens;
+    const int64_t block_stride = (int64_t)kKvBlockTokens * keys.width;
+    const uint16_t *v_lane = v_cache + lane * keys.width + keys.offset;
+    const int n_walk = (n_keys - lane + kLanes - 1) / kLanes;  // keys of this accumulator
+    int d0 = 0;
+#if defined(__F16C__) && defined(__FMA__)
+    for (; d0 + 64 <= n; d0 += 64) {
+        __m256 a[8];
+        for (int c = 0; c < 8; ++c) a[c] = _mm256_loadu_ps(acc + d0 + 8 * c);
+        for (int m = 0; m < n_walk; ++m) {
+            const uint16_t *vj = v_lane + blk[m] * block_stride + d0;
+            const __m256 pv = _mm256_set1_ps(p[lane + kLanes * m]);
+            for (int c = 0; c < 8; ++c) a[c] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vj + 8 * c))), pv, a[c]);
+        }
+        for (int c = 0; c < 8; ++c) _mm256_storeu_ps(acc + d0 + 8 * c, a[c]);
+    }
+#endif
+    for (int m = 0; m < n_walk; ++m) {
+        const uint16_t *vj = v_lane + blk[m] * block_stride;
+        const float pj = p[lane + kLanes * m];
+        for (int d = d0; d < n; ++d) acc[d] = std::fma(f16_to_f32(vj[d]), pj, acc[d]);
+    }
+}
+
+struct Scratch {
+    std::vector<float> scores, qh, lanes;
 };
 
 // Keys 0 .. n_masked-1 are masked (sliding window): probability 0.
@@ -122,7 +160,21 @@ void attend_one(const float *qrow, int n_keys, int n_masked, const KvLayer &cach
     // scores = scale * q.k, then the max (scores are finite: a plain comparison is fmax here)
     float mx = -INFINITY;
     for (int j = 0; j < n_masked; ++j) w.scores[j] = -INFINITY;  // exp_approx(-inf) is 0
-    for (int j = n_masked; j < n_keys; ++j) {
+    int j0 = n_masked;
+#if defined(__F16C__) && defined(__FMA__)
+    if (lanes_fit) {
+        for (; j0 + 4 <= n_keys; j0 += 4) {
+            const uint16_t *k4[4] = {cache.k + keys.at(j0), cache.k + keys.at(j0 + 1), cache.k + keys.at(j0 + 2), cache.k + keys.at(j0 + 3)};
+            float dots[4];
+            dot_q_k4(w.qh.data(), k4, hd, dots);
+            for (int t = 0; t < 4; ++t) {
+                w.scores[j0 + t] = dots[t] * s.scale;
+                mx = w.scores[j0 + t] > mx ? w.scores[j0 + t] : mx;
+            }
+        }
+    }
+#endif
+    for (int j = j0; j < n_keys; ++j) {
         const uint16_t *kj = cache.k + keys.at(j);  // K[j, kvh, :]
         const float dot = lanes_fit ? dot_q_k(w.qh.data(), kj, hd) : dot_q_k_any(w.qh.data(), kj, hd);
         w.scores[j] = dot * s.scale;
