@@ -16,6 +16,7 @@
 // position and the keys before it get probability exactly 0: every block of 16 and every
 // accumulator then holds the positions it holds without a window, and the masked ones add exact
 // zeros, as in llama.cpp's masked softmax over its full-size cache.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <vector>
@@ -117,11 +118,11 @@ struct RowKeys {
 };
 static_assert(kLanes == kKvBlockTokens, "accumulator i of p.v holds slot i of every block of the walk");
 
-// acc[0..n) += p_j * v_j[0..n) for the keys j = lane, lane + 16, ... < n_keys, in that order:
+// acc[0..n) = sum of p_j * v_j[0..n) for the keys j = lane, lane + 16, ... < n_keys, FMA in that order from 0:
 // the keys of one of the 16 accumulators — slot `lane` of each block of the walk (it starts on a
 // block boundary). Dims go 64 at a time so the accumulator stays in registers while its keys
 // stream by.
-inline void accumulate_v(float *acc, const float *p, int lane, int n_keys, const uint16_t *v_cache, const RowKeys &keys, int n) {
+inline void sum_v(float *acc, const float *p, int lane, int n_keys, const uint16_t *v_cache, const RowKeys &keys, int n) {
     const int32_t *blk = keys.blocks + keys.first / kKvBlockTokens;
     const int64_t block_stride = (int64_t)kKvBlockTokens * keys.width;
     const uint16_t *v_lane = v_cache + lane * keys.width + keys.offset;
@@ -130,7 +131,7 @@ inline void accumulate_v(float *acc, const float *p, int lane, int n_keys, const
 #if defined(__F16C__) && defined(__FMA__)
     for (; d0 + 64 <= n; d0 += 64) {
         __m256 a[8];
-        for (int c = 0; c < 8; ++c) a[c] = _mm256_loadu_ps(acc + d0 + 8 * c);
+        for (int c = 0; c < 8; ++c) a[c] = _mm256_setzero_ps();
         for (int m = 0; m < n_walk; ++m) {
             const uint16_t *vj = v_lane + blk[m] * block_stride + d0;
             const __m256 pv = _mm256_set1_ps(p[lane + kLanes * m]);
@@ -139,6 +140,7 @@ inline void accumulate_v(float *acc, const float *p, int lane, int n_keys, const
         for (int c = 0; c < 8; ++c) _mm256_storeu_ps(acc + d0 + 8 * c, a[c]);
     }
 #endif
+    for (int d = d0; d < n; ++d) acc[d] = 0.0f;
     for (int m = 0; m < n_walk; ++m) {
         const uint16_t *vj = v_lane + blk[m] * block_stride;
         const float pj = p[lane + kLanes * m];
@@ -223,10 +225,22 @@ void attend_one(const float *qrow, int n_keys, int n_masked, const KvLayer &cach
 #endif
     for (; j < n_keys; ++j) w.scores[j] = round_f16(w.scores[j] * inv);
     float *lanes = w.lanes.data();  // [16][hd]
-    for (int i = 0; i < kLanes * hd; ++i) lanes[i] = 0;
-    for (int i = 0; i < kLanes && i < n_keys; ++i) accumulate_v(lanes + i * hd, w.scores.data(), i, n_keys, cache.v, keys, hd);
+    for (int i = 0; i < kLanes; ++i) {
+        if (i < n_keys) sum_v(lanes + i * hd, w.scores.data(), i, n_keys, cache.v, keys, hd);
+        else std::fill(lanes + i * hd, lanes + (i + 1) * hd, 0.0f);
+    }
+    // Per output dim the reduce16 of its 16 accumulators, 8 dims at a time (the same pairs).
+    int d = 0;
+#if defined(__F16C__) && defined(__FMA__)
+    for (; d + 8 <= hd; d += 8) {
+        __m256 v8[8], v4[4];
+        for (int i = 0; i < 8; ++i) v8[i] = _mm256_add_ps(_mm256_loadu_ps(lanes + (i + 8) * hd + d), _mm256_loadu_ps(lanes + i * hd + d));
+        for (int i = 0; i < 4; ++i) v4[i] = _mm256_add_ps(v8[i + 4], v8[i]);
+        _mm256_storeu_ps(out + d, _mm256_add_ps(_mm256_add_ps(v4[0], v4[2]), _mm256_add_ps(v4[1], v4[3])));
+    }
+#endif
     float col[kLanes];
-    for (int d = 0; d < hd; ++d) {
+    for (; d < hd; ++d) {
         for (int i = 0; i < kLanes; ++i) col[i] = lanes[i * hd + d];
         out[d] = reduce16(col);
     }
