@@ -2,7 +2,7 @@
 //! (a) the dot equals the f64 dot of the dequantized operands within `MAX_REL_ERR`, (b) every
 //! instruction-set variant returns the reference variant's bits, (c) the tile form returns the
 //! one-row dot's bits for tiles of 1..4 rows, and so does the grid form (weight rows times one or
-//! two tiles: Q4_0 on both ISAs, the float types, the other 32-weight block types and Q4_K on
+//! two tiles: Q4_0 and Q4_K on both ISAs, the float and the other 32-weight block types on
 //! AVX-512), (d) the row dequantizer equals a plain reading of
 //! the block layout, written here from ggml's `dequantize_row_*` independently of the C++ code.
 
@@ -50,8 +50,8 @@ fn every_type_dot_is_the_f64_dot_of_its_dequantized_operands_and_every_variant_h
             assert_eq!(r["dot_mismatches"], 0, "{} seed {seed}: a variant's dot differs from the reference", r["type"]);
             assert_eq!(r["tile_mismatches"], 0, "{} seed {seed}: a tile row differs from its one-row dot", r["type"]);
             assert_eq!(r["grid_mismatches"], 0, "{} seed {seed}: a grid output differs from its one-row dot", r["type"]);
-            // Q4_0 has grids for both ISAs; the float and other 32-weight types on AVX-512 only.
-            let gridded = t == Q4_0 || (wide && [F32, F16, BF16, Q8_0, Q4_1, Q5_0, Q5_1, Q4_K].contains(&t));
+            // Q4_0 and Q4_K have grids for both ISAs; the float and other 32-weight types on AVX-512 only.
+            let gridded = t == Q4_0 || t == Q4_K || (wide && [F32, F16, BF16, Q8_0, Q4_1, Q5_0, Q5_1].contains(&t));
             assert_eq!(r["grid_checks"].as_u64().unwrap() > 0, gridded, "{} seed {seed}: grid kernels ran: {r}", r["type"]);
             let err = r["max_rel_err"].as_f64().unwrap();
             let bound = if t == Q4_1 || t == Q5_1 { MAX_REL_ERR_Q8_1 } else { MAX_REL_ERR };
