@@ -4,8 +4,9 @@
 // dot type (type_kernels.h); (2) dot products.
 // Each thread takes its share of the weight rows in chunks of kRowChunk rows (and, done early,
 // chunks of the others' shares) and multiplies each weight row with tiles of up to kDotTileRows activation rows, decoding
-// it once per tile — or, where the type has a grid kernel, a group of weight rows (4, or Q4_0's
-// 16) with two tiles at once, each block loaded once for the whole grid. Each output is bit for bit the
+// it once per tile — or, where the type has a grid kernel, a group of weight rows (4 to 16 by type
+// and ISA, GridKernel) with two tiles at once, each block loaded once for the whole grid. Each
+// output is bit for bit the
 // one-row dot kernel's result followed by the bias add (type_kernels.h), so a row's result does not
 // depend on how many rows the step has or which tile it fell in.
 #include <algorithm>
