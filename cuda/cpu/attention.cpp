@@ -16,6 +16,9 @@
 // position and the keys before it get probability exactly 0: every block of 16 and every
 // accumulator then holds the positions it holds without a window, and the masked ones add exact
 // zeros, as in llama.cpp's masked softmax over its full-size cache.
+// The query heads that share a KV head (up to 4 at a time) are computed together: each key and
+// value chunk is widened from f16 once for all of them, while every head keeps its own sums in the
+// order above.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -66,27 +69,15 @@ inline float dot_q_k(const float *q, const uint16_t *k, int n) {
 }
 
 #if defined(__F16C__) && defined(__FMA__)
-// dot_q_k of 4 keys at once: each key's lanes and FMAs exactly as dot_q_k's, the four chains
-// interleaved (one key's chain is latency-bound), and the four reduce16s done side by side with
-// the same pairs: (i + i+8), then (i + i+4), then (0+2) + (1+3) of every key.
-inline void dot_q_k4(const float *q, const uint16_t *const k[4], int n, float *out) {
-    __m256 lo[4], hi[4];
-    for (int t = 0; t < 4; ++t) lo[t] = hi[t] = _mm256_setzero_ps();
-    for (int d = 0; d < n; d += kLanes) {
-        const __m256 qlo = _mm256_loadu_ps(q + d), qhi = _mm256_loadu_ps(q + d + 8);
-        for (int t = 0; t < 4; ++t) {
-            lo[t] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k[t] + d))), qlo, lo[t]);
-            hi[t] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k[t] + d + 8))), qhi, hi[t]);
-        }
-    }
-    __m256 s8[4];
-    for (int t = 0; t < 4; ++t) s8[t] = _mm256_add_ps(hi[t], lo[t]);
-    // [key 0's s4 | key 1's s4], [key 2's | key 3's]: s4[i] = s8[i] + s8[i + 4].
+// Four reduce16s side by side with the same pairs: (i + i+8), then (i + i+4), then (0+2) + (1+3)
+// of every input; s8[t] = hi + lo of input t.
+inline void reduce16x4(const __m256 s8[4], float *out) {
+    // [input 0's s4 | input 1's s4], [input 2's | input 3's]: s4[i] = s8[i] + s8[i + 4].
     const __m256 s4a = _mm256_add_ps(_mm256_permute2f128_ps(s8[0], s8[1], 0x20), _mm256_permute2f128_ps(s8[0], s8[1], 0x31));
     const __m256 s4b = _mm256_add_ps(_mm256_permute2f128_ps(s8[2], s8[3], 0x20), _mm256_permute2f128_ps(s8[2], s8[3], 0x31));
-    // Per 128-bit lane: [s4[0] + s4[2], s4[1] + s4[3]] of keys 0 and 2 (low lane), 1 and 3 (high).
+    // Per 128-bit lane: [s4[0] + s4[2], s4[1] + s4[3]] of inputs 0 and 2 (low lane), 1 and 3 (high).
     const __m256 s2 = _mm256_add_ps(_mm256_shuffle_ps(s4a, s4b, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(s4a, s4b, _MM_SHUFFLE(3, 2, 3, 2)));
-    // (0+2) + (1+3): lanes [key 0, key 2, .., ..] and [key 1, key 3, .., ..].
+    // (0+2) + (1+3): lanes [input 0, input 2, .., ..] and [input 1, input 3, .., ..].
     const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(s2, s2, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(s2, s2, _MM_SHUFFLE(3, 1, 3, 1)));
     alignas(32) float v[8];
     _mm256_store_ps(v, r);
@@ -94,6 +85,34 @@ inline void dot_q_k4(const float *q, const uint16_t *const k[4], int n, float *o
     out[1] = v[4];
     out[2] = v[1];
     out[3] = v[5];
+}
+
+// dot_q_k of G query heads (head h's q at q + h * n) against K keys: out[h * K + t]. Each
+// (head, key) pair keeps dot_q_k's lanes, FMAs and reduction; what is shared is the widening of
+// each key chunk, done once for all the heads of a GQA group, and the interleaving of the
+// 2 * G * K chains (one alone is latency-bound).
+template <int G, int K>
+inline void dot_qk(const float *q, const uint16_t *const k[K], int n, float *out) {
+    static_assert(G * K <= 4, "at most four reductions side by side");
+    __m256 lo[G][K], hi[G][K];
+    for (int h = 0; h < G; ++h) {
+        for (int t = 0; t < K; ++t) lo[h][t] = hi[h][t] = _mm256_setzero_ps();
+    }
+    for (int d = 0; d < n; d += kLanes) {
+        for (int t = 0; t < K; ++t) {
+            const __m256 klo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k[t] + d)));
+            const __m256 khi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k[t] + d + 8)));
+            for (int h = 0; h < G; ++h) {
+                lo[h][t] = _mm256_fmadd_ps(klo, _mm256_loadu_ps(q + h * n + d), lo[h][t]);
+                hi[h][t] = _mm256_fmadd_ps(khi, _mm256_loadu_ps(q + h * n + d + 8), hi[h][t]);
+            }
+        }
+    }
+    __m256 s8[4];
+    for (int i = 0; i < 4; ++i) s8[i] = i < G * K ? _mm256_add_ps(hi[i / K][i % K], lo[i / K][i % K]) : _mm256_setzero_ps();
+    float r[4];
+    reduce16x4(s8, r);
+    for (int i = 0; i < G * K; ++i) out[i] = r[i];
 }
 #endif
 
@@ -118,73 +137,99 @@ struct RowKeys {
 };
 static_assert(kLanes == kKvBlockTokens, "accumulator i of p.v holds slot i of every block of the walk");
 
-// acc[0..n) = sum of p_j * v_j[0..n) for the keys j = lane, lane + 16, ... < n_keys, FMA in that order from 0:
+// For each head h < G: acc_h[0..n) = sum of p_h[j] * v_j[0..n) for the keys j = lane, lane + 16,
+// ... < n_keys, FMA in that order from 0 (acc_h = acc + h * acc_stride, p_h = p + h * p_stride):
 // the keys of one of the 16 accumulators — slot `lane` of each block of the walk (it starts on a
-// block boundary). Dims go 64 at a time so the accumulator stays in registers while its keys
-// stream by.
-inline void sum_v(float *acc, const float *p, int lane, int n_keys, const uint16_t *v_cache, const RowKeys &keys, int n) {
+// block boundary). Dims go 64 / G at a time so every head's accumulators stay in registers while
+// the keys stream by, each value chunk widened once for the group's heads.
+template <int G>
+inline void sum_v(float *acc, int64_t acc_stride, const float *p, int64_t p_stride, int lane, int n_keys, const uint16_t *v_cache,
+                  const RowKeys &keys, int n) {
     const int32_t *blk = keys.blocks + keys.first / kKvBlockTokens;
     const int64_t block_stride = (int64_t)kKvBlockTokens * keys.width;
     const uint16_t *v_lane = v_cache + lane * keys.width + keys.offset;
     const int n_walk = (n_keys - lane + kLanes - 1) / kLanes;  // keys of this accumulator
     int d0 = 0;
 #if defined(__F16C__) && defined(__FMA__)
-    for (; d0 + 64 <= n; d0 += 64) {
-        __m256 a[8];
-        for (int c = 0; c < 8; ++c) a[c] = _mm256_setzero_ps();
+    constexpr int C = G == 1 ? 8 : G == 2 ? 4 : 2;  // 8-dim chunks per pass
+    for (; d0 + 8 * C <= n; d0 += 8 * C) {
+        __m256 a[G][C];
+        for (int h = 0; h < G; ++h) {
+            for (int c = 0; c < C; ++c) a[h][c] = _mm256_setzero_ps();
+        }
         for (int m = 0; m < n_walk; ++m) {
             const uint16_t *vj = v_lane + blk[m] * block_stride + d0;
-            const __m256 pv = _mm256_set1_ps(p[lane + kLanes * m]);
-            for (int c = 0; c < 8; ++c) a[c] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vj + 8 * c))), pv, a[c]);
+            __m256 pv[G];
+            for (int h = 0; h < G; ++h) pv[h] = _mm256_set1_ps(p[h * p_stride + lane + kLanes * m]);
+            for (int c = 0; c < C; ++c) {
+                const __m256 vc = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vj + 8 * c)));
+                for (int h = 0; h < G; ++h) a[h][c] = _mm256_fmadd_ps(vc, pv[h], a[h][c]);
+            }
         }
-        for (int c = 0; c < 8; ++c) _mm256_storeu_ps(acc + d0 + 8 * c, a[c]);
+        for (int h = 0; h < G; ++h) {
+            for (int c = 0; c < C; ++c) _mm256_storeu_ps(acc + h * acc_stride + d0 + 8 * c, a[h][c]);
+        }
     }
 #endif
-    for (int d = d0; d < n; ++d) acc[d] = 0.0f;
-    for (int m = 0; m < n_walk; ++m) {
-        const uint16_t *vj = v_lane + blk[m] * block_stride;
-        const float pj = p[lane + kLanes * m];
-        for (int d = d0; d < n; ++d) acc[d] = std::fma(f16_to_f32(vj[d]), pj, acc[d]);
+    for (int h = 0; h < G && d0 < n; ++h) {  // dims the passes left (none for head sizes of 16k)
+        float *ah = acc + h * acc_stride;
+        const float *ph = p + h * p_stride;
+        for (int d = d0; d < n; ++d) ah[d] = 0.0f;
+        for (int m = 0; m < n_walk; ++m) {
+            const uint16_t *vj = v_lane + blk[m] * block_stride;
+            const float pj = ph[lane + kLanes * m];
+            for (int d = d0; d < n; ++d) ah[d] = std::fma(f16_to_f32(vj[d]), pj, ah[d]);
+        }
     }
 }
 
 struct Scratch {
     std::vector<float> scores, qh, lanes;
+    int64_t score_stride = 0;  // floats per head in `scores`
 };
 
-// Keys 0 .. n_masked-1 are masked (sliding window): probability 0.
-void attend_one(const float *qrow, int n_keys, int n_masked, const KvLayer &cache, const RowKeys &keys, const AttentionShape &s,
-                float *out, Scratch &w) {
+// Scores of keys n_masked .. n_keys - 1 for G heads (q of head h at qh + h * hd): scale * q.k.
+template <int G>
+void scores_of(const float *qh, int n_keys, int n_masked, const KvLayer &cache, const RowKeys &keys, const AttentionShape &s,
+               float *scores, int64_t stride) {
     const int hd = s.head_dim;
-    const bool lanes_fit = hd % kLanes == 0;
-    for (int d = 0; d < hd; ++d) w.qh[d] = round_f16(qrow[d]);
-
-    // scores = scale * q.k, then the max (scores are finite: a plain comparison is fmax here)
-    float mx = -INFINITY;
-    for (int j = 0; j < n_masked; ++j) w.scores[j] = -INFINITY;  // exp_approx(-inf) is 0
     int j0 = n_masked;
 #if defined(__F16C__) && defined(__FMA__)
-    if (lanes_fit) {
-        for (; j0 + 4 <= n_keys; j0 += 4) {
-            const uint16_t *k4[4] = {cache.k + keys.at(j0), cache.k + keys.at(j0 + 1), cache.k + keys.at(j0 + 2), cache.k + keys.at(j0 + 3)};
-            float dots[4];
-            dot_q_k4(w.qh.data(), k4, hd, dots);
-            for (int t = 0; t < 4; ++t) {
-                w.scores[j0 + t] = dots[t] * s.scale;
-                mx = w.scores[j0 + t] > mx ? w.scores[j0 + t] : mx;
+    if (hd % kLanes == 0) {
+        constexpr int K = 4 / G;  // keys per step: G * K chains side by side
+        float dots[4];
+        for (; j0 + K <= n_keys; j0 += K) {
+            const uint16_t *kt[K];
+            for (int t = 0; t < K; ++t) kt[t] = cache.k + keys.at(j0 + t);
+            dot_qk<G, K>(qh, kt, hd, dots);
+            for (int h = 0; h < G; ++h) {
+                for (int t = 0; t < K; ++t) scores[h * stride + j0 + t] = dots[h * K + t] * s.scale;
             }
+        }
+        for (; j0 < n_keys; ++j0) {
+            const uint16_t *kt[1] = {cache.k + keys.at(j0)};
+            dot_qk<G, 1>(qh, kt, hd, dots);
+            for (int h = 0; h < G; ++h) scores[h * stride + j0] = dots[h] * s.scale;
         }
     }
 #endif
     for (int j = j0; j < n_keys; ++j) {
         const uint16_t *kj = cache.k + keys.at(j);  // K[j, kvh, :]
-        const float dot = lanes_fit ? dot_q_k(w.qh.data(), kj, hd) : dot_q_k_any(w.qh.data(), kj, hd);
-        w.scores[j] = dot * s.scale;
-        mx = w.scores[j] > mx ? w.scores[j] : mx;
+        for (int h = 0; h < G; ++h) {
+            const float *q = qh + h * hd;
+            scores[h * stride + j] = (hd % kLanes == 0 ? dot_q_k(q, kj, hd) : dot_q_k_any(q, kj, hd)) * s.scale;
+        }
     }
+}
+
+// One head's scores -> its f16-rounded probabilities, in place (masked keys' scores are -inf).
+void softmax_f16(float *scores, int n_keys) {
+    // the max (scores are finite or -inf: a plain comparison is fmax here)
+    float mx = -INFINITY;
+    for (int j = 0; j < n_keys; ++j) mx = scores[j] > mx ? scores[j] : mx;
     // exp in blocks of 16 (padded with exact zeros), block sums into a double
     const int padded = (n_keys + kLanes - 1) / kLanes * kLanes;
-    for (int j = n_keys; j < padded; ++j) w.scores[j] = 0.0f;
+    for (int j = n_keys; j < padded; ++j) scores[j] = 0.0f;
     double sum = 0;
     int b = 0;
 #if defined(__F16C__) && defined(__FMA__)
@@ -192,10 +237,10 @@ void attend_one(const float *qrow, int n_keys, int n_masked, const KvLayer &cach
     // reduce16's order.
     const __m256 vmx = _mm256_set1_ps(mx);
     for (; b + kLanes <= n_keys; b += kLanes) {
-        const __m256 lo = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(&w.scores[b]), vmx));
-        const __m256 hi = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(&w.scores[b + 8]), vmx));
-        _mm256_storeu_ps(&w.scores[b], lo);
-        _mm256_storeu_ps(&w.scores[b + 8], hi);
+        const __m256 lo = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(&scores[b]), vmx));
+        const __m256 hi = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(&scores[b + 8]), vmx));
+        _mm256_storeu_ps(&scores[b], lo);
+        _mm256_storeu_ps(&scores[b + 8], hi);
         const __m256 s8 = _mm256_add_ps(hi, lo);
         const __m128 s4 = _mm_add_ps(_mm256_extractf128_ps(s8, 1), _mm256_castps256_ps128(s8));
         const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
@@ -206,30 +251,26 @@ void attend_one(const float *qrow, int n_keys, int n_masked, const KvLayer &cach
         float block[kLanes];
         for (int i = 0; i < kLanes; ++i) {
             const int j = b + i;
-            block[i] = j < n_keys ? exp_approx(w.scores[j] - mx) : 0.0f;
-            if (j < n_keys) w.scores[j] = block[i];
+            block[i] = j < n_keys ? exp_approx(scores[j] - mx) : 0.0f;
+            if (j < n_keys) scores[j] = block[i];
         }
         sum += (double)reduce16(block);
     }
     const float inv = (float)(1.0 / sum);
-
-    // out = sum_j f16(p_j) v_j: key j goes to accumulator j % 16, keys in increasing order within
-    // it; then per output dim the 16 accumulators are reduced.
     int j = 0;
 #if defined(__F16C__) && defined(__FMA__)
     const __m256 vinv = _mm256_set1_ps(inv);
     for (; j + 8 <= n_keys; j += 8) {
-        const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(&w.scores[j]), vinv);
-        _mm256_storeu_ps(&w.scores[j], _mm256_cvtph_ps(_mm256_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT)));
+        const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(&scores[j]), vinv);
+        _mm256_storeu_ps(&scores[j], _mm256_cvtph_ps(_mm256_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT)));
     }
 #endif
-    for (; j < n_keys; ++j) w.scores[j] = round_f16(w.scores[j] * inv);
-    float *lanes = w.lanes.data();  // [16][hd]
-    for (int i = 0; i < kLanes; ++i) {
-        if (i < n_keys) sum_v(lanes + i * hd, w.scores.data(), i, n_keys, cache.v, keys, hd);
-        else std::fill(lanes + i * hd, lanes + (i + 1) * hd, 0.0f);
-    }
-    // Per output dim the reduce16 of its 16 accumulators, 8 dims at a time (the same pairs).
+    for (; j < n_keys; ++j) scores[j] = round_f16(scores[j] * inv);
+}
+
+// out = sum_j p_j v_j for one head from its 16 accumulators ([16][hd]): per output dim the
+// reduce16 of the 16, 8 dims at a time (the same pairs).
+void reduce_lanes(const float *lanes, int hd, float *out) {
     int d = 0;
 #if defined(__F16C__) && defined(__FMA__)
     for (; d + 8 <= hd; d += 8) {
@@ -245,6 +286,38 @@ void attend_one(const float *qrow, int n_keys, int n_masked, const KvLayer &cach
         out[d] = reduce16(col);
     }
 }
+
+// G query heads of one row that share a KV head (q of head h at qrow + h * hd, output at
+// out + h * hd). Keys 0 .. n_masked-1 are masked (sliding window): probability 0. Every head's
+// result is what it would be alone: the heads share loads and widenings, never a sum.
+template <int G>
+void attend_group(const float *qrow, int n_keys, int n_masked, const KvLayer &cache, const RowKeys &keys, const AttentionShape &s,
+                  float *out, Scratch &w) {
+    const int hd = s.head_dim;
+    const int64_t stride = w.score_stride;
+    for (int d = 0; d < G * hd; ++d) w.qh[d] = round_f16(qrow[d]);
+    for (int h = 0; h < G; ++h) {
+        for (int j = 0; j < n_masked; ++j) w.scores[h * stride + j] = -INFINITY;  // exp_approx(-inf) is 0
+    }
+    scores_of<G>(w.qh.data(), n_keys, n_masked, cache, keys, s, w.scores.data(), stride);
+    for (int h = 0; h < G; ++h) softmax_f16(w.scores.data() + h * stride, n_keys);
+
+    // out = sum_j f16(p_j) v_j: key j goes to accumulator j % 16, keys in increasing order within
+    // it; then per output dim the 16 accumulators are reduced.
+    float *lanes = w.lanes.data();  // [G][16][hd]
+    const int64_t head_lanes = (int64_t)kLanes * hd;
+    for (int i = 0; i < kLanes; ++i) {
+        if (i < n_keys) {
+            sum_v<G>(lanes + i * hd, head_lanes, w.scores.data(), stride, i, n_keys, cache.v, keys, hd);
+        } else {
+            for (int h = 0; h < G; ++h) std::fill(lanes + h * head_lanes + i * hd, lanes + h * head_lanes + (i + 1) * hd, 0.0f);
+        }
+    }
+    for (int h = 0; h < G; ++h) reduce_lanes(lanes + h * head_lanes, hd, out + h * hd);
+}
+
+// Up to 4 heads of a GQA group at a time; a bigger group in near-equal chunks.
+constexpr int kMaxHeadsTogether = 4;
 
 }  // namespace
 
@@ -269,25 +342,40 @@ void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32Vi
         }
     });
 
-    // Tasks (row, head) are claimed one at a time from a shared counter, the last rows (the most
-    // keys) first: a causal prompt's rows cost in proportion to their positions, so an even split
-    // of the rows left one thread with three quarters of the work at two threads. Which thread
-    // computes a task never changes its result.
-    const int64_t n_tasks = (int64_t)n * s.n_head;
+    // Tasks (row, chunk of a GQA group) are claimed one at a time from a shared counter, the last
+    // rows (the most keys) first: a causal prompt's rows cost in proportion to their positions, so
+    // an even split of the rows left one thread with three quarters of the work at two threads.
+    // Which thread computes a task, and which heads share it, never changes a head's result.
+    const int chunks_per_group = (group + kMaxHeadsTogether - 1) / kMaxHeadsTogether;
+    const int chunks = s.n_head_kv * chunks_per_group;
+    const int64_t n_tasks = (int64_t)n * chunks;
     std::atomic<int64_t> next{0};
     pool.run([&](int, int) {
         Scratch w;
-        w.scores.resize((size_t)rows.max_pos + 1 + kLanes);  // room for a padded block
-        w.qh.resize(s.head_dim);
-        w.lanes.resize((size_t)kLanes * s.head_dim);
+        const int g_max = std::min(group, kMaxHeadsTogether);
+        w.score_stride = (int64_t)rows.max_pos + 1 + kLanes;  // room for a padded block
+        w.scores.resize((size_t)(w.score_stride * g_max));
+        w.qh.resize((size_t)g_max * s.head_dim);
+        w.lanes.resize((size_t)g_max * kLanes * s.head_dim);
         for (int64_t claimed; (claimed = next.fetch_add(1, std::memory_order_relaxed)) < n_tasks;) {
             const int64_t task = n_tasks - 1 - claimed;
-            const int r = (int)(task / s.n_head), h = (int)(task % s.n_head);
+            const int r = (int)(task / chunks), c = (int)(task % chunks);
+            const int kvh = c / chunks_per_group, part = c % chunks_per_group;
+            // Heads [h0, h1) of kv head kvh's group, split as evenly as the chunk count allows.
+            const int h0 = kvh * group + part * group / chunks_per_group;
+            const int h1 = kvh * group + (part + 1) * group / chunks_per_group;
             const int visible = s.window > 0 && rows.pos[r] >= s.window ? rows.pos[r] - s.window + 1 : 0;
             const int first = visible / kLanes * kLanes;
-            const RowKeys keys{rows.blocks + (int64_t)rows.seq[r] * rows.max_blocks, kv_dim, (int64_t)(h / group) * s.head_dim, first};
-            attend_one(q.row(r) + (int64_t)h * s.head_dim, rows.pos[r] + 1 - first, visible - first, cache, keys, s,
-                       out.row(r) + (int64_t)h * s.head_dim, w);
+            const RowKeys keys{rows.blocks + (int64_t)rows.seq[r] * rows.max_blocks, kv_dim, (int64_t)kvh * s.head_dim, first};
+            const float *qr = q.row(r) + (int64_t)h0 * s.head_dim;
+            float *o = out.row(r) + (int64_t)h0 * s.head_dim;
+            const int n_keys = rows.pos[r] + 1 - first, n_masked = visible - first;
+            switch (h1 - h0) {
+                case 1: attend_group<1>(qr, n_keys, n_masked, cache, keys, s, o, w); break;
+                case 2: attend_group<2>(qr, n_keys, n_masked, cache, keys, s, o, w); break;
+                case 3: attend_group<3>(qr, n_keys, n_masked, cache, keys, s, o, w); break;
+                default: attend_group<4>(qr, n_keys, n_masked, cache, keys, s, o, w); break;
+            }
         }
     });
 }
