@@ -133,6 +133,9 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
     // every thread claims only its own (a counter on a cache line of its own: no sharing); on a busy
     // host a preempted thread's rows are taken over instead of waited for. Which thread computes a
     // row never changes the row's result.
+    // A whole number of grids per chunk (15 rows for 3-row grids): leftover rows only at the end of a
+    // thread's range (they take the slower one-row form).
+    const int64_t chunk_rows = grid.fn ? std::max<int64_t>(1, kRowChunk / grid.weight_rows) * grid.weight_rows : kRowChunk;
     const int nth = pool.size();
     thread_local std::vector<RowClaim> claims;
     if (claims.size() < (size_t)nth) claims = std::vector<RowClaim>((size_t)nth);
@@ -147,9 +150,9 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
         for (int k = 0; k < n; ++k) {
             RowClaim &c = cl[(ith + k) % n];
             for (;;) {
-                const int64_t r0 = c.next.fetch_add(kRowChunk, std::memory_order_relaxed);
+                const int64_t r0 = c.next.fetch_add(chunk_rows, std::memory_order_relaxed);
                 if (r0 >= c.end) break;
-                chunk(r0, std::min(c.end, r0 + kRowChunk));
+                chunk(r0, std::min(c.end, r0 + chunk_rows));
             }
         }
     });
