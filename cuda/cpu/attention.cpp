@@ -140,8 +140,8 @@ static_assert(kLanes == kKvBlockTokens, "accumulator i of p.v holds slot i of ev
 // For each head h < G: acc_h[0..n) = sum of p_h[j] * v_j[0..n) for the keys j = lane, lane + 16,
 // ... < n_keys, FMA in that order from 0 (acc_h = acc + h * acc_stride, p_h = p + h * p_stride):
 // the keys of one of the 16 accumulators — slot `lane` of each block of the walk (it starts on a
-// block boundary). Dims go 64 / G at a time so every head's accumulators stay in registers while
-// the keys stream by, each value chunk widened once for the group's heads.
+// block boundary). Dims go 64, 32 or 16 at a time (1, 2, 3-4 heads) so every head's accumulators
+// stay in registers while the keys stream by, each value chunk widened once for the group's heads.
 template <int G>
 inline void sum_v(float *acc, int64_t acc_stride, const float *p, int64_t p_stride, int lane, int n_keys, const uint16_t *v_cache,
                   const RowKeys &keys, int n) {
@@ -171,7 +171,7 @@ inline void sum_v(float *acc, int64_t acc_stride, const float *p, int64_t p_stri
         }
     }
 #endif
-    for (int h = 0; h < G && d0 < n; ++h) {  // dims the passes left (none for head sizes of 16k)
+    for (int h = 0; h < G && d0 < n; ++h) {  // dims the passes left (none when they divide the head size)
         float *ah = acc + h * acc_stride;
         const float *ph = p + h * p_stride;
         for (int d = d0; d < n; ++d) ah[d] = 0.0f;
