@@ -299,6 +299,15 @@ void attend_group(const float *qrow, int n_keys, int n_masked, const KvLayer &ca
     for (int h = 0; h < G; ++h) {
         for (int j = 0; j < n_masked; ++j) w.scores[h * stride + j] = -INFINITY;  // exp_approx(-inf) is 0
     }
+#if defined(__F16C__) && defined(__FMA__)
+    // The values are walked a lane at a time, keys 16 slots (several KiB) apart, which no hardware
+    // prefetcher follows, and a decode step's cache rows come from memory (over all layers they
+    // outgrow the caches): ask for them now, so they arrive while the scores are computed.
+    for (int j = n_masked; j < n_keys; ++j) {
+        const char *vj = (const char *)(cache.v + keys.at(j));
+        for (int o = 0; o < hd * 2; o += 64) _mm_prefetch(vj + o, _MM_HINT_T0);
+    }
+#endif
     scores_of<G>(w.qh.data(), n_keys, n_masked, cache, keys, s, w.scores.data(), stride);
     for (int h = 0; h < G; ++h) softmax_f16(w.scores.data() + h * stride, n_keys);
 
