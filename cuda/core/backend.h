@@ -47,6 +47,13 @@ struct F32View {
     float *row(int64_t r) const { return data + r * stride; }
 };
 
+// One product of a matmul_many: y = W x (+ bias), x shared with the others.
+struct MatmulOut {
+    Weight w;
+    F32View y;
+    const float *bias = nullptr;
+};
+
 struct RopeParams {
     int n_rot = 0;           // rotated dimensions per head (rope.dimension_count)
     float freq_base = 10000;
@@ -148,6 +155,12 @@ public:
     virtual void rms_norm(const float *x, const float *w, float *out, int n_rows, int dim, float eps) = 0;
     // y[t, :] = W x[t, :] (+ bias) for t < x.rows; x.cols == w.cols, y.cols == w.rows.
     virtual void matmul(const Weight &w, const F32View &x, const F32View &y, const float *bias) = 0;
+    // outs[i].y = outs[i].w x (+ bias) for every i: several matrices over one input (Q, K and V;
+    // gate and up), each output exactly what matmul gives it. A backend may share the input's
+    // conversion and one pass over the threads; by default, one matmul each.
+    virtual void matmul_many(const MatmulOut *outs, int n_outs, const F32View &x) {
+        for (int i = 0; i < n_outs; ++i) matmul(outs[i].w, x, outs[i].y, outs[i].bias);
+    }
     // Rotates x[r, h, 0:n_rot] in place for the row's position pos[r] (x.rows == rows.n_rows).
     virtual void rope(const F32View &x, int n_heads, int head_dim, const StepRows &rows, const RopeParams &p) = 0;
     // Stores k[r], v[r] ([n_head_kv*head_dim] each) in cache slot kv_slot[r], then

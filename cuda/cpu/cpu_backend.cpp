@@ -95,6 +95,16 @@ void CpuBackend::matmul(const Weight &w, const F32View &x, const F32View &y, con
     cpu::matmul(pool_, w, x, y, bias);
 }
 
+void CpuBackend::matmul_many(const MatmulOut *outs, int n_outs, const F32View &x) {
+    // Runs of one weight type share a conversion of x (Q4_K_M files mix types within a layer).
+    for (int i = 0; i < n_outs;) {
+        int j = i + 1;
+        while (j < n_outs && outs[j].w.type_id == outs[i].w.type_id) ++j;
+        cpu::matmul_many(pool_, outs + i, j - i, x);
+        i = j;
+    }
+}
+
 void CpuBackend::rope(const F32View &x, int n_heads, int head_dim, const StepRows &rows, const RopeParams &p) {
     cpu::rope(pool_, x, n_heads, head_dim, rows.pos, p);
 }

@@ -26,6 +26,7 @@ public:
     void embed(const Weight &table, const StepRows &rows, float *out) override;
     void rms_norm(const float *x, const float *w, float *out, int n_rows, int dim, float eps) override;
     void matmul(const Weight &w, const F32View &x, const F32View &y, const float *bias) override;
+    void matmul_many(const MatmulOut *outs, int n_outs, const F32View &x) override;
     void rope(const F32View &x, int n_heads, int head_dim, const StepRows &rows, const RopeParams &p) override;
     void attention(const F32View &q, const F32View &k, const F32View &v, const StepRows &rows, KvLayer &cache,
                    const AttentionShape &s, const F32View &out) override;

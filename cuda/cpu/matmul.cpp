@@ -1,4 +1,5 @@
-// matmul.cpp — y = W x (+ bias) over quantized weights read in place.
+// matmul.cpp — y = W x (+ bias) over quantized weights read in place, one matrix or several
+// over the same x (matmul_many: one conversion of x, one pass over the pool).
 //
 // Two phases, each spread over the pool: (1) convert every activation row to the weight type's
 // dot type (type_kernels.h); (2) dot products.
@@ -41,12 +42,23 @@ const TypeKernels &kernels_of(uint32_t type_id) {
 }  // namespace
 
 void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &y, const float *bias) {
-    const TypeKernels &k = kernels_of(w.type_id);
-    const int64_t rows = w.rows, cols = w.cols;
+    const MatmulOut out{w, y, bias};
+    matmul_many(pool, &out, 1, x);
+}
+
+void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32View &x) {
+    if (n_outs <= 0) return;
+    const TypeKernels &k = kernels_of(outs[0].w.type_id);
+    const int64_t cols = x.cols;
     const int64_t n = x.rows;
-    if (x.cols != cols || y.cols != rows || y.rows != n) {
-        fail(WC_ERR_INTERNAL, strfmt("matmul shapes: W [%lld x %lld], x [%lld x %lld], y [%lld x %lld]", (long long)rows,
-                                     (long long)cols, (long long)x.rows, (long long)x.cols, (long long)y.rows, (long long)y.cols));
+    for (int o = 0; o < n_outs; ++o) {
+        const Weight &w = outs[o].w;
+        const F32View &y = outs[o].y;
+        if (w.type_id != outs[0].w.type_id || w.cols != cols || y.cols != w.rows || y.rows != n) {
+            fail(WC_ERR_INTERNAL, strfmt("matmul shapes: W [%lld x %lld] (%s), x [%lld x %lld], y [%lld x %lld]", (long long)w.rows,
+                                         (long long)w.cols, type_traits(w.type_id).name, (long long)x.rows, (long long)x.cols,
+                                         (long long)y.rows, (long long)y.cols));
+        }
     }
     const size_t xrow = dot_row_bytes(k, cols);
 
@@ -87,22 +99,24 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
         }
     }
 
-    const uint8_t *wp = static_cast<const uint8_t *>(w.data);
     const DotRowsFn rows_dot = k.rows;
     const GridKernel grid = k.grid;
-    // Output (r, tile i's rows) for weight row r.
-    auto tile = [&](int64_t r, int64_t i) {
-        float o[kDotTileRows];
-        rows_dot(wp + r * w.row_bytes, tiles[i], cols, o);
-        for (int j = 0; j < tiles[i].n; ++j) y.row(i * kDotTileRows + j)[r] = bias ? o[j] + bias[r] : o[j];
+    // Output (r, tile i's rows) for weight row r of product o.
+    auto tile = [&](const MatmulOut &o, int64_t r, int64_t i) {
+        float out[kDotTileRows];
+        rows_dot(static_cast<const uint8_t *>(o.w.data) + r * o.w.row_bytes, tiles[i], cols, out);
+        for (int j = 0; j < tiles[i].n; ++j) o.y.row(i * kDotTileRows + j)[r] = o.bias ? out[j] + o.bias[r] : out[j];
     };
-    // Outputs of weight rows [r0, r1) for tiles i, i + 1, ...: with a grid kernel, its weight rows
-    // times two tiles (or one) at a time, the leftovers row by row.
+    // Outputs of product o's weight rows [r0, r1) for tiles i, i + 1, ...: with a grid kernel, its
+    // weight rows times two tiles (or one) at a time, the leftovers row by row.
     auto gridded = [&](int64_t i) { return grid.fn && (tiles[i].n == kDotTileRows || grid.partial_tiles); };
-    auto chunk = [&](int64_t r0, int64_t r1) {
+    auto chunk = [&](const MatmulOut &o, int64_t r0, int64_t r1) {
+        const uint8_t *wp = static_cast<const uint8_t *>(o.w.data);
+        const size_t row_bytes = o.w.row_bytes;
+        const float *bias = o.bias;
         for (int64_t i = 0; i < n_tiles;) {
             if (!gridded(i)) {
-                for (int64_t r = r0; r < r1; ++r) tile(r, i);
+                for (int64_t r = r0; r < r1; ++r) tile(o, r, i);
                 ++i;
                 continue;
             }
@@ -110,49 +124,56 @@ void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &
             const int rows_x = (nt - 1) * kDotTileRows + tiles[i + nt - 1].n;
             int64_t r = r0;
             for (; r + grid.weight_rows <= r1; r += grid.weight_rows) {
-                float o[kGridMaxWeightRows * 2 * kDotTileRows];
-                grid.fn(wp + r * w.row_bytes, w.row_bytes, tiles + i, nt, cols, o);
+                float g[kGridMaxWeightRows * 2 * kDotTileRows];
+                grid.fn(wp + r * row_bytes, row_bytes, tiles + i, nt, cols, g);
                 for (int j = 0; j < rows_x; ++j) {
-                    float *yr = y.row(i * kDotTileRows + j) + r;
+                    float *yr = o.y.row(i * kDotTileRows + j) + r;
                     for (int a = 0; a < grid.weight_rows; ++a) {
-                        const float v = o[a * 2 * kDotTileRows + j];
+                        const float v = g[a * 2 * kDotTileRows + j];
                         yr[a] = bias ? v + bias[r + a] : v;
                     }
                 }
             }
             for (; r < r1; ++r) {
-                for (int t = 0; t < nt; ++t) tile(r, i + t);
+                for (int t = 0; t < nt; ++t) tile(o, r, i + t);
             }
             i += nt;
         }
     };
 
-    // Each thread owns a contiguous range of weight rows (streaming them in order keeps the hardware
-    // prefetchers fed) and claims it chunk by chunk, in chunks small enough to stay in L1 across the
-    // tiles; a thread done with its range goes on claiming chunks of the others'. On a quiet machine
-    // every thread claims only its own (a counter on a cache line of its own: no sharing); on a busy
-    // host a preempted thread's rows are taken over instead of waited for. Which thread computes a
-    // row never changes the row's result.
+    // Each thread owns a contiguous range of every product's weight rows (streaming them in order
+    // keeps the hardware prefetchers fed) and claims it chunk by chunk, in chunks small enough to
+    // stay in L1 across the tiles; a thread done with its ranges goes on claiming chunks of the
+    // others'. On a quiet machine every thread claims only its own (a counter on a cache line of
+    // its own: no sharing); on a busy host a preempted thread's rows are taken over instead of
+    // waited for. Which thread computes a row never changes the row's result, and neither does
+    // which products share the pass.
     // A whole number of grids per chunk (15 rows for 3-row grids): leftover rows only at the end of a
     // thread's range (they take the slower one-row form).
     const int64_t chunk_rows = grid.fn ? std::max<int64_t>(1, kRowChunk / grid.weight_rows) * grid.weight_rows : kRowChunk;
     const int nth = pool.size();
+    const size_t n_claims = (size_t)nth * n_outs;  // claim [o * nth + t]: thread t's share of product o
     thread_local std::vector<RowClaim> claims;
-    if (claims.size() < (size_t)nth) claims = std::vector<RowClaim>((size_t)nth);
+    if (claims.size() < n_claims) claims = std::vector<RowClaim>(n_claims);
     RowClaim *cl = claims.data();
-    for (int t = 0; t < nth; ++t) {
-        int64_t b, e;
-        ThreadPool::split(rows, t, nth, b, e);
-        cl[t].next.store(b, std::memory_order_relaxed);
-        cl[t].end = e;
+    for (int o = 0; o < n_outs; ++o) {
+        for (int t = 0; t < nth; ++t) {
+            int64_t b, e;
+            ThreadPool::split(outs[o].w.rows, t, nth, b, e);
+            cl[o * nth + t].next.store(b, std::memory_order_relaxed);
+            cl[o * nth + t].end = e;
+        }
     }
-    pool.run([&](int ith, int n) {
-        for (int k = 0; k < n; ++k) {
-            RowClaim &c = cl[(ith + k) % n];
-            for (;;) {
-                const int64_t r0 = c.next.fetch_add(chunk_rows, std::memory_order_relaxed);
-                if (r0 >= c.end) break;
-                chunk(r0, std::min(c.end, r0 + chunk_rows));
+    pool.run([&](int ith, int nt) {
+        for (int k = 0; k < nt; ++k) {
+            const int t = (ith + k) % nt;
+            for (int o = 0; o < n_outs; ++o) {
+                RowClaim &c = cl[o * nt + t];
+                for (;;) {
+                    const int64_t r0 = c.next.fetch_add(chunk_rows, std::memory_order_relaxed);
+                    if (r0 >= c.end) break;
+                    chunk(outs[o], r0, std::min(c.end, r0 + chunk_rows));
+                }
             }
         }
     });

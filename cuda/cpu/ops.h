@@ -14,6 +14,9 @@ void dequantize_row(uint32_t type_id, const void *row, float *out, int64_t n);
 
 // matmul.cpp
 void matmul(ThreadPool &pool, const Weight &w, const F32View &x, const F32View &y, const float *bias);
+// Several weights of one type (and width) over the same x: the input converted once, every
+// output row computed as matmul computes it, all in one pass over the pool.
+void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32View &x);
 
 // norm.cpp
 void rms_norm(ThreadPool &pool, const float *x, const float *w, float *out, int n_rows, int dim, float eps);

@@ -37,16 +37,22 @@ void attention_block(Backend &be, const AttentionWeights &w, const AttentionConf
     const int hd = c.shape.head_dim;
     auto view = [n](float *p, int64_t cols) { return F32View::dense(p, n, cols); };
     const F32View x = view(const_cast<float *>(in), E);
+    // Q, K and V over one conversion of x (the fused tensor's three row ranges give the values one
+    // product would, each in its own dense buffer).
     if (w.fused) {
-        // The fused tensor's outputs are independent dot products: three row ranges give the
-        // values one product would, each in its own dense buffer.
-        be.matmul(w.wqkv.rows_slice(0, q_dim), x, view(s.q, q_dim), w.bqkv);
-        be.matmul(w.wqkv.rows_slice(q_dim, kv_dim), x, view(s.k, kv_dim), w.bqkv ? w.bqkv + q_dim : nullptr);
-        be.matmul(w.wqkv.rows_slice(q_dim + kv_dim, kv_dim), x, view(s.v, kv_dim), w.bqkv ? w.bqkv + q_dim + kv_dim : nullptr);
+        const MatmulOut fused[3] = {
+            {w.wqkv.rows_slice(0, q_dim), view(s.q, q_dim), w.bqkv},
+            {w.wqkv.rows_slice(q_dim, kv_dim), view(s.k, kv_dim), w.bqkv ? w.bqkv + q_dim : nullptr},
+            {w.wqkv.rows_slice(q_dim + kv_dim, kv_dim), view(s.v, kv_dim), w.bqkv ? w.bqkv + q_dim + kv_dim : nullptr},
+        };
+        be.matmul_many(fused, 3, x);
     } else {
-        be.matmul(w.wq, x, view(s.q, q_dim), w.bq);
-        be.matmul(w.wk, x, view(s.k, kv_dim), w.bk);
-        be.matmul(w.wv, x, view(s.v, kv_dim), w.bv);
+        const MatmulOut separate[3] = {
+            {w.wq, view(s.q, q_dim), w.bq},
+            {w.wk, view(s.k, kv_dim), w.bk},
+            {w.wv, view(s.v, kv_dim), w.bv},
+        };
+        be.matmul_many(separate, 3, x);
     }
     if (w.q_norm) {
         // q[r, h, :] normed per head: the dense [n, H * hd] buffer is n * H rows of hd values.

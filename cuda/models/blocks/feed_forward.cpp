@@ -25,13 +25,12 @@ void register_feed_forward(ModelWeights &mw, int layer, const ModelDims &d, bool
 void feed_forward_block(Backend &be, const FeedForwardWeights &w, Gating g, const float *in, int n, float *gate, float *up, float *out) {
     const int64_t F = w.n_ff, E = w.down.rows;
     const F32View x = F32View::dense(const_cast<float *>(in), n, E);
-    if (w.fused) {
-        be.matmul(w.up.rows_slice(0, F), x, F32View::dense(gate, n, F), nullptr);
-        be.matmul(w.up.rows_slice(F, F), x, F32View::dense(up, n, F), nullptr);
-    } else {
-        be.matmul(w.gate, x, F32View::dense(gate, n, F), w.b_gate);
-        be.matmul(w.up, x, F32View::dense(up, n, F), w.b_up);
-    }
+    // gate and up over one conversion of x
+    const MatmulOut gate_up[2] = {
+        {w.fused ? w.up.rows_slice(0, F) : w.gate, F32View::dense(gate, n, F), w.fused ? nullptr : w.b_gate},
+        {w.fused ? w.up.rows_slice(F, F) : w.up, F32View::dense(up, n, F), w.fused ? nullptr : w.b_up},
+    };
+    be.matmul_many(gate_up, 2, x);
     if (g == Gating::silu) be.swiglu(gate, up, gate, (int64_t)n * F);
     else be.geglu(gate, up, gate, (int64_t)n * F);
     be.matmul(w.down, F32View::dense(gate, n, F), F32View::dense(out, n, E), w.b_down);
