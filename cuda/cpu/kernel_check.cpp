@@ -147,12 +147,12 @@ std::string check_type_kernels(uint32_t type_id, uint64_t seed) {
                     }
                     const int rows_x = (nt - 1) * kDotTileRows + last;
                     for (int r0 = 0; r0 + k.grid.weight_rows <= kWeightRows && r0 <= 4; r0 += 4) {
-                        float out[kGridMaxWeightRows * 2 * kDotTileRows];
+                        float out[kGridOutFloats];
                         k.grid.fn(w.data() + r0 * row_bytes, row_bytes, tiles, nt, kCols, out);
                         for (int i = 0; i < k.grid.weight_rows; ++i) {
                             for (int j = 0; j < rows_x; ++j) {
                                 const float want = dot_ref[(r0 + i) * kActivationRows + order[j]];
-                                grid_mismatches += !same_bits(out[i * 2 * kDotTileRows + j], want);
+                                grid_mismatches += !same_bits(out[grid_out(i, j)], want);
                                 ++grid_checks;
                             }
                         }

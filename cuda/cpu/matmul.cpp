@@ -124,13 +124,15 @@ void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32V
             const int rows_x = (nt - 1) * kDotTileRows + tiles[i + nt - 1].n;
             int64_t r = r0;
             for (; r + grid.weight_rows <= r1; r += grid.weight_rows) {
-                float g[kGridMaxWeightRows * 2 * kDotTileRows];
+                float g[kGridOutFloats];
                 grid.fn(wp + r * row_bytes, row_bytes, tiles + i, nt, cols, g);
                 for (int j = 0; j < rows_x; ++j) {
                     float *yr = o.y.row(i * kDotTileRows + j) + r;
-                    for (int a = 0; a < grid.weight_rows; ++a) {
-                        const float v = g[a * 2 * kDotTileRows + j];
-                        yr[a] = bias ? v + bias[r + a] : v;
+                    const float *gj = g + grid_out(0, j);
+                    if (bias) {
+                        for (int a = 0; a < grid.weight_rows; ++a) yr[a] = gj[a] + bias[r + a];
+                    } else {
+                        std::copy(gj, gj + grid.weight_rows, yr);
                     }
                 }
             }

@@ -39,7 +39,7 @@ using DotFn = float (*)(const void *w, const void *x, int64_t n);
 // depends on the rows beside it.
 using DotRowsFn = void (*)(const void *w, const DotTile &x, int64_t n, float *out);
 
-// out[i * 2 * kDotTileRows + t * kDotTileRows + j] = dot(weight row i, x[t].q[j]) for the
+// out[grid_out(i, t * kDotTileRows + j)] = dot(weight row i, x[t].q[j]) for the
 // GridKernel::weight_rows rows starting at w (row i at w + i * row_bytes) and n_tiles (1 or 2)
 // tiles, all full but, where the kernel takes partial tiles, the last. The register-blocked form
 // of `rows`: each activation block is loaded once for all the weight rows and each weight block
@@ -49,6 +49,11 @@ using DotGridFn = void (*)(const void *w, size_t row_bytes, const DotTile *x, in
 
 // Most weight rows a grid kernel takes.
 constexpr int kGridMaxWeightRows = 16;
+
+// Where a grid kernel puts weight row i's output for activation row j (0 .. 2 * kDotTileRows):
+// an activation row's outputs side by side, as they go into the output row.
+constexpr int grid_out(int i, int j) { return j * kGridMaxWeightRows + i; }
+constexpr int kGridOutFloats = 2 * kDotTileRows * kGridMaxWeightRows;
 
 struct GridKernel {
     DotGridFn fn = nullptr;      // null: `rows` is all the type has
