@@ -292,7 +292,7 @@ void reduce_lanes(const float *lanes, int hd, float *out) {
 // result is what it would be alone: the heads share loads and widenings, never a sum.
 template <int G>
 void attend_group(const float *qrow, int n_keys, int n_masked, const KvLayer &cache, const RowKeys &keys, const AttentionShape &s,
-                  float *out, Scratch &w) {
+                  bool prefetch_values, float *out, Scratch &w) {
     const int hd = s.head_dim;
     const int64_t stride = w.score_stride;
     for (int d = 0; d < G * hd; ++d) w.qh[d] = round_f16(qrow[d]);
@@ -301,9 +301,10 @@ void attend_group(const float *qrow, int n_keys, int n_masked, const KvLayer &ca
     }
 #if defined(__F16C__) && defined(__FMA__)
     // The values are walked a lane at a time, keys 16 slots (several KiB) apart, which no hardware
-    // prefetcher follows, and a decode step's cache rows come from memory (over all layers they
-    // outgrow the caches): ask for them now, so they arrive while the scores are computed.
-    for (int j = n_masked; j < n_keys; ++j) {
+    // prefetcher follows, and a decode row's cache rows come from memory (over all layers they
+    // outgrow the caches): ask for them now, so they arrive while the scores are computed. (A
+    // prompt's rows share their sequence's values, which the first of them brings into the cache.)
+    for (int j = n_masked; prefetch_values && j < n_keys; ++j) {
         const char *vj = (const char *)(cache.v + keys.at(j));
         for (int o = 0; o < hd * 2; o += 64) _mm_prefetch(vj + o, _MM_HINT_T0);
     }
@@ -379,11 +380,12 @@ void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32Vi
             const float *qr = q.row(r) + (int64_t)h0 * s.head_dim;
             float *o = out.row(r) + (int64_t)h0 * s.head_dim;
             const int n_keys = rows.pos[r] + 1 - first, n_masked = visible - first;
+            const bool alone = (r == 0 || rows.seq[r - 1] != rows.seq[r]) && (r + 1 == n || rows.seq[r + 1] != rows.seq[r]);
             switch (h1 - h0) {
-                case 1: attend_group<1>(qr, n_keys, n_masked, cache, keys, s, o, w); break;
-                case 2: attend_group<2>(qr, n_keys, n_masked, cache, keys, s, o, w); break;
-                case 3: attend_group<3>(qr, n_keys, n_masked, cache, keys, s, o, w); break;
-                default: attend_group<4>(qr, n_keys, n_masked, cache, keys, s, o, w); break;
+                case 1: attend_group<1>(qr, n_keys, n_masked, cache, keys, s, alone, o, w); break;
+                case 2: attend_group<2>(qr, n_keys, n_masked, cache, keys, s, alone, o, w); break;
+                case 3: attend_group<3>(qr, n_keys, n_masked, cache, keys, s, alone, o, w); break;
+                default: attend_group<4>(qr, n_keys, n_masked, cache, keys, s, alone, o, w); break;
             }
         }
     });
