@@ -92,8 +92,8 @@ inline void reduce16x4(const __m256 s8[4], float *out) {
 // each key chunk, done once for all the heads of a GQA group, and the interleaving of the
 // 2 * G * K chains (one alone is latency-bound).
 template <int G, int K>
-inline void dot_qk(const float *q, const uint16_t *const k[K], int n, float *out) {
-    static_assert(G * K <= 4, "at most four reductions side by side");
+__attribute__((always_inline)) inline void dot_qk(const float *q, const uint16_t *const k[K], int n, float *out) {
+    static_assert(G * K <= 6, "at most six pairs: their 12 accumulators and a key's two halves fill the registers");
     __m256 lo[G][K], hi[G][K];
     for (int h = 0; h < G; ++h) {
         for (int t = 0; t < K; ++t) lo[h][t] = hi[h][t] = _mm256_setzero_ps();
@@ -108,10 +108,11 @@ inline void dot_qk(const float *q, const uint16_t *const k[K], int n, float *out
             }
         }
     }
-    __m256 s8[4];
-    for (int i = 0; i < 4; ++i) s8[i] = i < G * K ? _mm256_add_ps(hi[i / K][i % K], lo[i / K][i % K]) : _mm256_setzero_ps();
-    float r[4];
-    reduce16x4(s8, r);
+    constexpr int R = G * K > 4 ? 8 : 4;  // reductions, four at a time
+    __m256 s8[R];
+    for (int i = 0; i < R; ++i) s8[i] = i < G * K ? _mm256_add_ps(hi[i / K][i % K], lo[i / K][i % K]) : _mm256_setzero_ps();
+    float r[R];
+    for (int i = 0; i < R; i += 4) reduce16x4(s8 + i, r + i);
     for (int i = 0; i < G * K; ++i) out[i] = r[i];
 }
 #endif
@@ -143,7 +144,7 @@ static_assert(kLanes == kKvBlockTokens, "accumulator i of p.v holds slot i of ev
 // block boundary). Dims go 64, 32 or 16 at a time (1, 2, 3-4 heads) so every head's accumulators
 // stay in registers while the keys stream by, each value chunk widened once for the group's heads.
 template <int G>
-inline void sum_v(float *acc, int64_t acc_stride, const float *p, int64_t p_stride, int lane, int n_keys, const uint16_t *v_cache,
+__attribute__((always_inline)) inline void sum_v(float *acc, int64_t acc_stride, const float *p, int64_t p_stride, int lane, int n_keys, const uint16_t *v_cache,
                   const RowKeys &keys, int n) {
     const int32_t *blk = keys.blocks + keys.first / kKvBlockTokens;
     const int64_t block_stride = (int64_t)kKvBlockTokens * keys.width;
@@ -196,8 +197,8 @@ void scores_of(const float *qh, int n_keys, int n_masked, const KvLayer &cache, 
     int j0 = n_masked;
 #if defined(__F16C__) && defined(__FMA__)
     if (hd % kLanes == 0) {
-        constexpr int K = 4 / G;  // keys per step: G * K chains side by side
-        float dots[4];
+        constexpr int K = G <= 4 ? 4 / G : 1;  // keys per step: G * K chains side by side
+        float dots[G * K > 4 ? 8 : 4];
         for (; j0 + K <= n_keys; j0 += K) {
             const uint16_t *kt[K];
             for (int t = 0; t < K; ++t) kt[t] = cache.k + keys.at(j0 + t);
@@ -287,6 +288,26 @@ void reduce_lanes(const float *lanes, int hd, float *out) {
     }
 }
 
+// out = softmax(scores) V for G heads of one row (head h's scores at scores + h * stride, keys
+// 0 .. n_keys - 1; masked ones -inf): the probabilities rounded to f16, then key j into
+// accumulator j % 16, keys in increasing order within it, and per output dim the 16 reduced.
+template <int G>
+void weigh_values(float *scores, int64_t stride, int n_keys, const KvLayer &cache, const RowKeys &keys, const AttentionShape &s,
+                  float *out, Scratch &w) {
+    const int hd = s.head_dim;
+    for (int h = 0; h < G; ++h) softmax_f16(scores + h * stride, n_keys);
+    float *lanes = w.lanes.data();  // [G][16][hd]
+    const int64_t head_lanes = (int64_t)kLanes * hd;
+    for (int i = 0; i < kLanes; ++i) {
+        if (i < n_keys) {
+            sum_v<G>(lanes + i * hd, head_lanes, scores, stride, i, n_keys, cache.v, keys, hd);
+        } else {
+            for (int h = 0; h < G; ++h) std::fill(lanes + h * head_lanes + i * hd, lanes + h * head_lanes + (i + 1) * hd, 0.0f);
+        }
+    }
+    for (int h = 0; h < G; ++h) reduce_lanes(lanes + h * head_lanes, hd, out + h * hd);
+}
+
 // G query heads of one row that share a KV head (q of head h at qrow + h * hd, output at
 // out + h * hd). Keys 0 .. n_masked-1 are masked (sliding window): probability 0. Every head's
 // result is what it would be alone: the heads share loads and widenings, never a sum.
@@ -310,24 +331,31 @@ void attend_group(const float *qrow, int n_keys, int n_masked, const KvLayer &ca
     }
 #endif
     scores_of<G>(w.qh.data(), n_keys, n_masked, cache, keys, s, w.scores.data(), stride);
-    for (int h = 0; h < G; ++h) softmax_f16(w.scores.data() + h * stride, n_keys);
-
-    // out = sum_j f16(p_j) v_j: key j goes to accumulator j % 16, keys in increasing order within
-    // it; then per output dim the 16 accumulators are reduced.
-    float *lanes = w.lanes.data();  // [G][16][hd]
-    const int64_t head_lanes = (int64_t)kLanes * hd;
-    for (int i = 0; i < kLanes; ++i) {
-        if (i < n_keys) {
-            sum_v<G>(lanes + i * hd, head_lanes, w.scores.data(), stride, i, n_keys, cache.v, keys, hd);
-        } else {
-            for (int h = 0; h < G; ++h) std::fill(lanes + h * head_lanes + i * hd, lanes + h * head_lanes + (i + 1) * hd, 0.0f);
-        }
-    }
-    for (int h = 0; h < G; ++h) reduce_lanes(lanes + h * head_lanes, hd, out + h * hd);
+    weigh_values<G>(w.scores.data(), stride, n_keys, cache, keys, s, out, w);
 }
 
-// Up to 4 heads of a GQA group at a time; a bigger group in near-equal chunks.
+// The same G heads of two consecutive prompt rows of one sequence (positions p and p + 1, no
+// keys masked): each key's widening shared by the 2G (row, head) pairs of q.k, the second row's
+// last key (its own) alone; then each row as attend_group. Every (row, head, key) keeps its own
+// lanes, FMAs and reduction, so each row's result is the one it gets alone.
+template <int G>
+void attend_pair(const float *qrow0, const float *qrow1, int n_keys0, const KvLayer &cache, const RowKeys &keys,
+                 const AttentionShape &s, float *out0, float *out1, Scratch &w) {
+    const int hd = s.head_dim;
+    const int64_t stride = w.score_stride;
+    for (int d = 0; d < G * hd; ++d) w.qh[d] = round_f16(qrow0[d]);
+    for (int d = 0; d < G * hd; ++d) w.qh[G * hd + d] = round_f16(qrow1[d]);
+    float *scores1 = w.scores.data() + G * stride;
+    scores_of<2 * G>(w.qh.data(), n_keys0, 0, cache, keys, s, w.scores.data(), stride);
+    scores_of<G>(w.qh.data() + G * hd, n_keys0 + 1, n_keys0, cache, keys, s, scores1, stride);
+    weigh_values<G>(w.scores.data(), stride, n_keys0, cache, keys, s, out0, w);
+    weigh_values<G>(scores1, stride, n_keys0 + 1, cache, keys, s, out1, w);
+}
+
+// Up to 4 heads of a GQA group at a time (3 in a step with row pairs); a bigger group in
+// near-equal chunks.
 constexpr int kMaxHeadsTogether = 4;
+constexpr int kMaxPairHeads = 3;
 
 }  // namespace
 
@@ -352,24 +380,42 @@ void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32Vi
         }
     });
 
-    // Tasks (row, chunk of a GQA group) are claimed one at a time from a shared counter, the last
+    // Tasks (unit, chunk of a GQA group) are claimed one at a time from a shared counter, the last
     // rows (the most keys) first: a causal prompt's rows cost in proportion to their positions, so
     // an even split of the rows left one thread with three quarters of the work at two threads.
-    // Which thread computes a task, and which heads share it, never changes a head's result.
-    const int chunks_per_group = (group + kMaxHeadsTogether - 1) / kMaxHeadsTogether;
+    // A unit is one row, or two consecutive prompt rows of one sequence that share q.k's key
+    // widenings (no window masking either; 2 rows x 3 heads fill the registers).
+    // Which thread computes a task, and which heads and rows share it, never changes a result.
+    thread_local std::vector<int32_t> unit_rows;  // first row of each unit; units of 2 have bit 31 set
+    unit_rows.clear();
+    for (int r = 0; r < n;) {
+        const bool two = r + 1 < n && rows.seq[r + 1] == rows.seq[r] && rows.pos[r + 1] == rows.pos[r] + 1 &&
+                         (s.window <= 0 || rows.pos[r + 1] < s.window);
+        unit_rows.push_back(two ? (int32_t)(r | 0x80000000u) : r);
+        r += two ? 2 : 1;
+    }
+    // A step with row pairs takes its groups at most 3 heads at a time; one of single rows (decode)
+    // up to 4, whose value widenings the heads then share.
+    const bool has_pairs = unit_rows.size() < (size_t)n;
+    const int heads_together = has_pairs ? kMaxPairHeads : kMaxHeadsTogether;
+    const int chunks_per_group = (group + heads_together - 1) / heads_together;
     const int chunks = s.n_head_kv * chunks_per_group;
-    const int64_t n_tasks = (int64_t)n * chunks;
+    const int32_t *units = unit_rows.data();
+    const int64_t n_tasks = (int64_t)unit_rows.size() * chunks;
     std::atomic<int64_t> next{0};
     pool.run([&](int, int) {
         Scratch w;
         const int g_max = std::min(group, kMaxHeadsTogether);
         w.score_stride = (int64_t)rows.max_pos + 1 + kLanes;  // room for a padded block
-        w.scores.resize((size_t)(w.score_stride * g_max));
-        w.qh.resize((size_t)g_max * s.head_dim);
+        w.scores.resize((size_t)(w.score_stride * 2 * g_max));
+        w.qh.resize((size_t)2 * g_max * s.head_dim);
         w.lanes.resize((size_t)g_max * kLanes * s.head_dim);
         for (int64_t claimed; (claimed = next.fetch_add(1, std::memory_order_relaxed)) < n_tasks;) {
             const int64_t task = n_tasks - 1 - claimed;
-            const int r = (int)(task / chunks), c = (int)(task % chunks);
+            const int32_t unit = units[task / chunks];
+            const int c = (int)(task % chunks);
+            const int r = unit & 0x7fffffff;
+            const bool two = unit < 0;
             const int kvh = c / chunks_per_group, part = c % chunks_per_group;
             // Heads [h0, h1) of kv head kvh's group, split as evenly as the chunk count allows.
             const int h0 = kvh * group + part * group / chunks_per_group;
@@ -380,6 +426,16 @@ void attention(ThreadPool &pool, const F32View &q, const F32View &k, const F32Vi
             const float *qr = q.row(r) + (int64_t)h0 * s.head_dim;
             float *o = out.row(r) + (int64_t)h0 * s.head_dim;
             const int n_keys = rows.pos[r] + 1 - first, n_masked = visible - first;
+            if (two) {
+                const float *qr1 = q.row(r + 1) + (int64_t)h0 * s.head_dim;
+                float *o1 = out.row(r + 1) + (int64_t)h0 * s.head_dim;
+                switch (h1 - h0) {
+                    case 1: attend_pair<1>(qr, qr1, n_keys, cache, keys, s, o, o1, w); break;
+                    case 2: attend_pair<2>(qr, qr1, n_keys, cache, keys, s, o, o1, w); break;
+                    default: attend_pair<3>(qr, qr1, n_keys, cache, keys, s, o, o1, w); break;
+                }
+                continue;
+            }
             const bool alone = (r == 0 || rows.seq[r - 1] != rows.seq[r]) && (r + 1 == n || rows.seq[r + 1] != rows.seq[r]);
             switch (h1 - h0) {
                 case 1: attend_group<1>(qr, n_keys, n_masked, cache, keys, s, alone, o, w); break;
