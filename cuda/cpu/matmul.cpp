@@ -12,6 +12,7 @@
 // depend on how many rows the step has or which tile it fell in.
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
@@ -37,6 +38,19 @@ const TypeKernels &kernels_of(uint32_t type_id) {
                                         computable_type_names()));
     }
     return *k;
+}
+
+// n floats from src to dst: the grid sizes as fixed-size copies (a call to memmove per output
+// row cost more than the copy).
+inline void copy_run(const float *src, int n, float *dst) {
+    switch (n) {
+        case 2: std::memcpy(dst, src, 2 * sizeof(float)); break;
+        case 3: std::memcpy(dst, src, 3 * sizeof(float)); break;
+        case 4: std::memcpy(dst, src, 4 * sizeof(float)); break;
+        case 8: std::memcpy(dst, src, 8 * sizeof(float)); break;
+        case 16: std::memcpy(dst, src, 16 * sizeof(float)); break;
+        default: std::memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    }
 }
 
 }  // namespace
@@ -132,7 +146,7 @@ void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32V
                     if (bias) {
                         for (int a = 0; a < grid.weight_rows; ++a) yr[a] = gj[a] + bias[r + a];
                     } else {
-                        std::copy(gj, gj + grid.weight_rows, yr);
+                        copy_run(gj, grid.weight_rows, yr);
                     }
                 }
             }
