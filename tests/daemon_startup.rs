@@ -99,3 +99,15 @@ fn a_default_kv_pool_larger_than_memory_is_reduced_to_what_fits_and_the_worker_s
     let events = w.execute(&serde_json::json!({"job_id": "small", "prompt": "Hello", "max_tokens": 4, "temperature": 0}));
     assert_eq!(events.last().unwrap().event, "end");
 }
+
+#[test]
+fn a_worker_whose_log_pipe_is_closed_loads_and_serves_every_job() {
+    let Some(model) = test_model() else { return };
+    // Every log line (the load's, each job's) fails with EPIPE; none may stop the inference thread.
+    let w = common::worker::Worker::start_with_closed_stderr(&model, &[]);
+    for i in 0..3 {
+        let events = w.execute(&serde_json::json!({"job_id": format!("no-log-{i}"), "prompt": "Hello", "max_tokens": 4, "temperature": 0}));
+        assert_eq!(events.last().unwrap().event, "end", "job {i}: {events:?}");
+    }
+    assert_eq!(w.health()["status"], "healthy");
+}

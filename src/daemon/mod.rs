@@ -68,7 +68,16 @@ async fn serve(cfg: DaemonConfig) -> i32 {
     let cfg = Arc::new(cfg);
     let inference = {
         let (state, cfg) = (state.clone(), cfg.clone());
-        std::thread::Builder::new().name("inference".into()).spawn(move || inference_thread(&state, &cfg))
+        std::thread::Builder::new().name("inference".into()).spawn(move || {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inference_thread(&state, &cfg)));
+            if ran.is_err() {
+                // Nothing runs jobs any more: exit (3) so the orchestrator restarts the worker,
+                // rather than leaving clients on a queue nobody serves.
+                tracing::error!("the inference thread stopped on a panic; exiting");
+                state.set_phase(Phase::Unhealthy);
+                std::process::exit(3);
+            }
+        })
     };
     let inference = match inference {
         Ok(handle) => handle,

@@ -29,6 +29,16 @@ impl Worker {
 
     /// Starts the daemon on `device` (`--device cpu` or `--gpu-device N`).
     pub fn start_on(model: &Path, device: &[&str], extra: &[&str]) -> Worker {
+        Worker::spawn(model, device, extra, false)
+    }
+
+    /// Starts the daemon on the CPU with its stderr a pipe whose reading end is closed at once
+    /// (a log collector that went away): every log line it writes fails with EPIPE.
+    pub fn start_with_closed_stderr(model: &Path, extra: &[&str]) -> Worker {
+        Worker::spawn(model, &["--device", "cpu"], extra, true)
+    }
+
+    fn spawn(model: &Path, device: &[&str], extra: &[&str], closed_stderr: bool) -> Worker {
         let port = free_port();
         let mut cmd = Command::new(super::bin());
         cmd.args(["--worker-id", WORKER_ID, "--model", model.to_str().unwrap()])
@@ -36,8 +46,9 @@ impl Worker {
             .args(["--port", &port.to_string()])
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        let child = cmd.spawn().expect("spawn worker-orcd");
+            .stderr(if closed_stderr { Stdio::piped() } else { Stdio::inherit() });
+        let mut child = cmd.spawn().expect("spawn worker-orcd");
+        drop(child.stderr.take());
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
         let w = Worker { child, base: format!("http://127.0.0.1:{port}"), client };
         w.wait_healthy(Duration::from_secs(120));
