@@ -25,6 +25,18 @@ namespace wc::cpu {
 namespace {
 
 constexpr int64_t kRowChunk = 16;
+
+// The one-row path (a decode step's rows, leftovers of a grid) reads each weight row once, in
+// order; the hardware prefetchers alone leave it waiting on memory (rows of a few hundred bytes,
+// a block's scale loaded first). Fetching the bytes kRowPrefetchBytes ahead while a row runs:
+// 1-thread decode +15-25 % (Q4_1, F16, Gemma 3 Q4_K_M on a Zen 3 host; 4 KiB beat 1, 2 and 8 KiB).
+constexpr size_t kRowPrefetchBytes = 4096;
+
+// The cache lines of [at, at + bytes) shifted kRowPrefetchBytes ahead, within the matrix.
+inline void prefetch_ahead(const uint8_t *w, size_t at, size_t bytes, size_t end) {
+    const size_t from = at + kRowPrefetchBytes, to = std::min(from + bytes, end);
+    for (size_t b = from; b < to; b += 64) __builtin_prefetch(w + b);
+}
 // One thread's range of weight rows and how far it has been claimed (a cache line of its own).
 struct alignas(64) RowClaim {
     std::atomic<int64_t> next{0};
@@ -128,9 +140,13 @@ void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32V
         const uint8_t *wp = static_cast<const uint8_t *>(o.w.data);
         const size_t row_bytes = o.w.row_bytes;
         const float *bias = o.bias;
+        const size_t wend = (size_t)o.w.rows * row_bytes;
         for (int64_t i = 0; i < n_tiles;) {
             if (!gridded(i)) {
-                for (int64_t r = r0; r < r1; ++r) tile(o, r, i);
+                for (int64_t r = r0; r < r1; ++r) {
+                    if (i == 0) prefetch_ahead(wp, r * row_bytes, row_bytes, wend);
+                    tile(o, r, i);
+                }
                 ++i;
                 continue;
             }
