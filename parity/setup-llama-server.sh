@@ -13,7 +13,10 @@
 # a tree already configured from the same sdist and flags is reused, so that costs only the tool's own files.
 # --isa avx2 builds for AVX2 + FMA + F16C only (GGML_NATIVE=OFF, no AVX-512) into parity/.cache/llama-server-avx2/,
 # to compare with worker-orcd's WC_ISA=avx2 path on an AVX-512 machine (scripts/bench.sh --isa avx2).
-#   parity/setup-llama-server.sh [--target NAME] [--isa avx2] [PIN.json]
+# --isa avx512 builds for AVX-512 (F, BW, DQ, VL, VNNI, VBMI, BF16) without AMX into parity/.cache/llama-server-avx512/:
+# on an AMX host (Sapphire Rapids and later) the native build's AMX matmul can crash (it did, SIGSEGV in
+# ggml_backend_amx_mul_mat, on a 2-vCPU Xeon VM on 2026-12-02); this is the best llama.cpp that runs there.
+#   parity/setup-llama-server.sh [--target NAME] [--isa avx2|avx512] [PIN.json]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 target=llama-server
@@ -25,11 +28,11 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-case "$isa" in native|avx2) ;; *) echo "setup-llama-server.sh: --isa is native or avx2, not $isa" >&2; exit 2 ;; esac
+case "$isa" in native|avx2|avx512) ;; *) echo "setup-llama-server.sh: --isa is native, avx2 or avx512, not $isa" >&2; exit 2 ;; esac
 pin=${1:-$here/reference/PIN.json}
 cache=$here/.cache
 dir=$cache/llama-server
-[ "$isa" = avx2 ] && dir=$cache/llama-server-avx2
+[ "$isa" = native ] || dir=$cache/llama-server-$isa
 src=$dir/src
 build=$dir/build
 bin=$build/bin/$target
@@ -39,6 +42,8 @@ print(p["package"], p["version"], p["sdist"], p["sdist_sha256"])' "$pin")
 
 isa_flags=(-DGGML_NATIVE=ON)
 [ "$isa" = avx2 ] && isa_flags=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF)
+[ "$isa" = avx512 ] && isa_flags=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON
+  -DGGML_AVX512_VNNI=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_BF16=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
 cmake_flags=(
   -DCMAKE_BUILD_TYPE=Release
   "${isa_flags[@]}" -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_BLAS=OFF
