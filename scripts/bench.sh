@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CPU speed record: worker-orcd next to llama.cpp on this machine, printed as markdown tables.
 #
-#   scripts/bench.sh [--threads 1,2] [--rounds 3] [--isa avx2] [--no-http] [--profile]
+#   scripts/bench.sh [--threads 1,2] [--rounds 3] [--isa avx2|avx512] [--no-http] [--profile]
 #
 # 1. pp512 and tg128 per model and thread count, worker-orcd alternated with llama-bench (flash attention off
 #    and on), medians of --rounds (scripts/bench_cpu.py says exactly what is timed). Models: SmolLM2-135M in
@@ -13,6 +13,8 @@
 #
 # --isa avx2 runs worker-orcd with WC_ISA=avx2 against a llama.cpp built for AVX2 only
 # (parity/setup-llama-server.sh --isa avx2); the HTTP part then runs the native builds as usual.
+# --isa avx512 runs both against a llama.cpp built for AVX-512 without AMX (--isa avx512 there), for AMX hosts
+# where the native llama.cpp crashes in its AMX matmul (parity/results/2026-12-02-cpu-bench-intel-xeon-avx512-amx.md).
 # llama.cpp's tools are built once from the pinned sdist (about 7 minutes each tree on 2 cores).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
     --isa) isa=$2; shift 2 ;;
     --no-http) http=0; shift ;;
     --profile) profile=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -41,6 +43,8 @@ bin=target/release/worker-orcd
 ./scripts/fetch-gemma3.sh >/dev/null
 llama_isa=()
 [ -n "$isa" ] && [ "$isa" != native ] && llama_isa=(--isa "$isa")
+http_isa=()
+[ "$isa" = avx512 ] && http_isa=(--isa avx512)
 llama_bench=$(parity/setup-llama-server.sh --target llama-bench "${llama_isa[@]}" | tail -1)
 quantize=$(parity/setup-llama-quantize.sh | tail -1)
 
@@ -67,7 +71,7 @@ if [ "$http" = 1 ]; then
   echo "## Aggregate decode through HTTP, worker-orcd vs llama-server ($max_threads threads)"
   echo
   python3 scripts/bench_http.py --concurrency 1,4,8 --threads "$max_threads" --runs "$rounds" --no-load-ttft \
-    --llama-server "$(parity/setup-llama-server.sh | tail -1)"
+    --llama-server "$(parity/setup-llama-server.sh "${http_isa[@]}" | tail -1)"
 fi
 
 if [ "$profile" = 1 ]; then
