@@ -148,7 +148,13 @@ std::string check_type_kernels(uint32_t type_id, uint64_t seed) {
                     const int rows_x = (nt - 1) * kDotTileRows + last;
                     for (int r0 = 0; r0 + k.grid.weight_rows <= kWeightRows && r0 <= 4; r0 += 4) {
                         float out[kGridOutFloats];
-                        k.grid.fn(w.data() + r0 * row_bytes, row_bytes, tiles, nt, kCols, out);
+                        if (k.grid.widen) {
+                            std::vector<float> wide((size_t)k.grid.weight_rows * kCols);
+                            for (int i = 0; i < k.grid.weight_rows; ++i) k.grid.widen(w.data() + (r0 + i) * row_bytes, wide.data() + i * kCols, kCols);
+                            k.grid.fn(wide.data(), kCols * sizeof(float), tiles, nt, kCols, out);
+                        } else {
+                            k.grid.fn(w.data() + r0 * row_bytes, row_bytes, tiles, nt, kCols, out);
+                        }
                         for (int i = 0; i < k.grid.weight_rows; ++i) {
                             for (int j = 0; j < rows_x; ++j) {
                                 const float want = dot_ref[(r0 + i) * kActivationRows + order[j]];

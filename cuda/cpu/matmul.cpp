@@ -136,11 +136,23 @@ void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32V
     // Outputs of product o's weight rows [r0, r1) for tiles i, i + 1, ...: with a grid kernel, its
     // weight rows times two tiles (or one) at a time, the leftovers row by row.
     auto gridded = [&](int64_t i) { return grid.fn && (tiles[i].n == kDotTileRows || grid.partial_tiles); };
+    // A grid that reads widened weights gets the chunk's rows widened once, for all its tiles.
+    const bool widened = grid.widen && n_tiles > 0 && gridded(0);
     auto chunk = [&](const MatmulOut &o, int64_t r0, int64_t r1) {
         const uint8_t *wp = static_cast<const uint8_t *>(o.w.data);
         const size_t row_bytes = o.w.row_bytes;
         const float *bias = o.bias;
         const size_t wend = (size_t)o.w.rows * row_bytes;
+        // Where the grid reads weight row r: at gw + (r - r0) * grid_row_bytes.
+        const uint8_t *gw = wp + r0 * row_bytes;
+        size_t grid_row_bytes = row_bytes;
+        if (widened) {
+            thread_local std::vector<float> panel;
+            if (panel.size() < (size_t)((r1 - r0) * cols)) panel.resize((size_t)((r1 - r0) * cols));
+            for (int64_t r = r0; r < r1; ++r) grid.widen(wp + r * row_bytes, panel.data() + (r - r0) * cols, cols);
+            gw = reinterpret_cast<const uint8_t *>(panel.data());
+            grid_row_bytes = (size_t)cols * sizeof(float);
+        }
         for (int64_t i = 0; i < n_tiles;) {
             if (!gridded(i)) {
                 for (int64_t r = r0; r < r1; ++r) {
@@ -155,7 +167,7 @@ void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32V
             int64_t r = r0;
             for (; r + grid.weight_rows <= r1; r += grid.weight_rows) {
                 float g[kGridOutFloats];
-                grid.fn(wp + r * row_bytes, row_bytes, tiles + i, nt, cols, g);
+                grid.fn(gw + (r - r0) * grid_row_bytes, grid_row_bytes, tiles + i, nt, cols, g);
                 for (int j = 0; j < rows_x; ++j) {
                     float *yr = o.y.row(i * kDotTileRows + j) + r;
                     const float *gj = g + grid_out(0, j);

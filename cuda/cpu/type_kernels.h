@@ -55,10 +55,16 @@ constexpr int kGridMaxWeightRows = 16;
 constexpr int grid_out(int i, int j) { return j * kGridMaxWeightRows + i; }
 constexpr int kGridOutFloats = 2 * kDotTileRows * kGridMaxWeightRows;
 
+// One weight row of n values to f32, exactly (a float type's values widened).
+using WidenRowFn = void (*)(const void *w, float *out, int64_t n);
+
 struct GridKernel {
     DotGridFn fn = nullptr;      // null: `rows` is all the type has
     int weight_rows = 0;         // weight rows per call, at most kGridMaxWeightRows
     bool partial_tiles = false;  // the last tile may have fewer than kDotTileRows rows
+    // Non-null: fn reads its weight rows widened to f32 by this (row_bytes = 4 n), so a caller
+    // widens a group of rows once and runs every tile over it. The outputs are the same bits.
+    WidenRowFn widen = nullptr;
 };
 
 // Activation row of n floats -> n values in the dot type.
