@@ -225,9 +225,24 @@ void scores_of(const float *qh, int n_keys, int n_masked, const KvLayer &cache, 
 
 // One head's scores -> its f16-rounded probabilities, in place (masked keys' scores are -inf).
 void softmax_f16(float *scores, int n_keys) {
-    // the max (scores are finite or -inf: a plain comparison is fmax here)
+    // The max (scores are finite or -inf: a plain comparison is fmax here, and a max is exact in
+    // any order, so 16 lanes give the sequential scan's value without its chain of dependent
+    // compares).
     float mx = -INFINITY;
-    for (int j = 0; j < n_keys; ++j) mx = scores[j] > mx ? scores[j] : mx;
+    int j_max = 0;
+#if defined(__F16C__) && defined(__FMA__)
+    if (n_keys >= 16) {
+        __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
+        for (; j_max + 16 <= n_keys; j_max += 16) {
+            m0 = _mm256_max_ps(m0, _mm256_loadu_ps(&scores[j_max]));
+            m1 = _mm256_max_ps(m1, _mm256_loadu_ps(&scores[j_max + 8]));
+        }
+        alignas(32) float lanes[8];
+        _mm256_store_ps(lanes, _mm256_max_ps(m0, m1));
+        for (float v : lanes) mx = v > mx ? v : mx;
+    }
+#endif
+    for (int j = j_max; j < n_keys; ++j) mx = scores[j] > mx ? scores[j] : mx;
     // exp in blocks of 16 (padded with exact zeros), block sums into a double
     const int padded = (n_keys + kLanes - 1) / kLanes * kLanes;
     for (int j = n_keys; j < padded; ++j) scores[j] = 0.0f;
