@@ -23,7 +23,9 @@ constexpr int kDotTileRows = 4;
 // the f16 block scales come widened to float (exactly the values the one-row kernels widen per
 // block) and interleaved by block, d[b * kDotTileRows + j] for row j (and s likewise for Q8_1),
 // so a kernel reads the scales of all the tile's rows at once; entries of rows past n are 0.
-// Float rows and Q8_K rows (whose scale is already f32) leave d and s null.
+// For Q4_0 s holds int32s (bit patterns in the float array): -8 times each block's quant sum,
+// where its grids start each block's integer sum. Float rows and Q8_K rows (whose scale is
+// already f32) leave d and s null.
 struct DotTile {
     int n;
     const void *q[kDotTileRows];

@@ -96,13 +96,14 @@ void widen_q8_0_scales(const void *row, int64_t n, int j, float *d, float *) {
     for (int64_t b = 0; b < n / QK8_0; ++b) d[b * kDotTileRows + j] = f16_to_f32(q[b].d);
 }
 
-void widen_q8_0_scales_sums(const void *row, int64_t n, int j, float *d, float *s) {
+void widen_q8_0_scales_bases(const void *row, int64_t n, int j, float *d, float *s) {
     const block_q8_0 *q = static_cast<const block_q8_0 *>(row);
     for (int64_t b = 0; b < n / QK8_0; ++b) {
-        int sum = 0;
+        int32_t sum = 0;
         for (int k = 0; k < QK8_0; ++k) sum += q[b].qs[k];
         d[b * kDotTileRows + j] = f16_to_f32(q[b].d);
-        s[b * kDotTileRows + j] = (float)sum;  // |sum| <= 4096: exact
+        const int32_t base = -8 * sum;  // an int32's bits, read back as one (DotTile::s)
+        std::memcpy(&s[b * kDotTileRows + j], &base, sizeof base);
     }
 }
 

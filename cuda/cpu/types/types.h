@@ -20,7 +20,9 @@ void dequantize_q8_K(const void *row, float *out, int64_t n);
 void widen_q8_0_scales(const void *row, int64_t n, int j, float *d, float *s);
 // As widen_q8_0_scales, and s = the block's sum of quantized values (a float, exactly), for
 // kernels that offset their weights (grid_q4_0_x86.inc).
-void widen_q8_0_scales_sums(const void *row, int64_t n, int j, float *d, float *s);
+// Q4_0's tiles: d as widen_q8_0_scales, and in s the int32 -8 * (sum of the block's quants), the
+// grids' starting sum (their nibbles are the weights + 8), stored as an int32's bits.
+void widen_q8_0_scales_bases(const void *row, int64_t n, int j, float *d, float *s);
 void widen_q8_1_scales(const void *row, int64_t n, int j, float *d, float *s);
 
 // Per weight type: the reference one-row dot (the definition the SIMD variants match bit for
