@@ -164,6 +164,15 @@ void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32V
             }
             const int nt = tiles[i].n == kDotTileRows && i + 1 < n_tiles && gridded(i + 1) ? 2 : 1;
             const int rows_x = (nt - 1) * kDotTileRows + tiles[i + nt - 1].n;
+            // The output lines the next tiles will write, fetched for writing while these run: the
+            // chunk's outputs are one cache line per activation row, each row's last written a
+            // chunk ago, so without this every grid call waited on its stores' misses (Gemma 3
+            // pp512, 1 thread: 9.6 % of the samples in this loop, 3 % with it).
+            const int64_t next = (i + nt) * kDotTileRows, next_end = std::min<int64_t>(n, next + 2 * kDotTileRows);
+            for (int64_t j = next; j < next_end; ++j) {
+                __builtin_prefetch(o.y.row(j) + r0, 1);
+                __builtin_prefetch(o.y.row(j) + r1 - 1, 1);
+            }
             int64_t r = r0;
             for (; r + grid.weight_rows <= r1; r += grid.weight_rows) {
                 float g[kGridOutFloats];
