@@ -11,6 +11,10 @@
 
 #include "core/half.h"
 
+#if defined(__F16C__) && defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "cpu/exp_approx.h"
 #include "cpu/ops.h"
 
@@ -71,11 +75,28 @@ float gelu_f16_lookup(float x) {
 }
 
 void geglu(ThreadPool &pool, const float *gate, const float *up, float *out, int64_t n) {
-    gelu_f16_table();  // built before the workers read it
+    const uint16_t *table = gelu_f16_table().data();  // built before the workers read it
     pool.run_if(n >= kParallelElements, [&](int ith, int nth) {
         int64_t b, e;
         ThreadPool::split(n, ith, nth, b, e);
-        for (int64_t i = b; i < e; ++i) out[i] = gelu_f16_lookup(gate[i]) * up[i];
+        int64_t i = b;
+#if defined(__F16C__) && defined(__AVX2__)
+        // gelu_f16_lookup 8 at a time: the same f16 rounding of x, the same table entries, the
+        // same clamps and product (the scalar form was 5 % of Gemma 3's prefill).
+        const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+        for (; i + 8 <= e; i += 8) {
+            const __m256 g = _mm256_loadu_ps(gate + i);
+            alignas(16) uint16_t h[8];
+            _mm_store_si128((__m128i *)h, _mm256_cvtps_ph(g, _MM_FROUND_TO_NEAREST_INT));
+            const __m128i t = _mm_setr_epi16((short)table[h[0]], (short)table[h[1]], (short)table[h[2]], (short)table[h[3]],
+                                             (short)table[h[4]], (short)table[h[5]], (short)table[h[6]], (short)table[h[7]]);
+            __m256 v = _mm256_cvtph_ps(t);
+            v = _mm256_blendv_ps(v, _mm256_setzero_ps(), _mm256_cmp_ps(g, lo, _CMP_LE_OQ));
+            v = _mm256_blendv_ps(v, g, _mm256_cmp_ps(g, hi, _CMP_GE_OQ));
+            _mm256_storeu_ps(out + i, _mm256_mul_ps(v, _mm256_loadu_ps(up + i)));
+        }
+#endif
+        for (; i < e; ++i) out[i] = gelu_f16_lookup(gate[i]) * up[i];
     });
 }
 
