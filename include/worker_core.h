@@ -174,6 +174,13 @@ wc_status wc_backend_op_check(const wc_model_params *params, const char **json_o
  * WC_ERR_UNSUPPORTED for a type the CPU backend cannot compute with. The tests hold the bounds. */
 wc_status wc_cpu_kernel_check(uint32_t type_id, uint64_t seed, const char **json_out);
 
+/* Runs the CPU attention op's per-ISA builds on random queries, keys and values from `seed` (prompt
+ * rows, a continued prompt chunk and decode rows over a shuffled block table; several head sizes,
+ * GQA groups and sliding windows) and reports JSON ({"isas", "cases", "outputs", "isa_mismatches":
+ * outputs whose bits differ from the AVX2 build's, "max_abs_err": the AVX2 build against f64
+ * attention}), valid until the next call on this thread. The tests hold the bounds. */
+wc_status wc_cpu_attention_check(uint64_t seed, const char **json_out);
+
 /* Checks that every weight is still where the backend put it (CUDA: device memory with no host
  * mapping, by cudaPointerGetAttributes). Any thread may call it, also while a session evaluates. */
 wc_status wc_model_check_residency(const wc_model *model);

@@ -10,6 +10,7 @@
 #include "core/model.h"
 #include "core/op_check.h"
 #include "core/sampler.h"
+#include "cpu/attention_isa.h"
 #include "cpu/kernel_check.h"
 #include "worker_core.h"
 
@@ -335,6 +336,16 @@ wc_status wc_cpu_kernel_check(uint32_t type_id, uint64_t seed, const char **json
     static thread_local std::string report;
     return guarded(&g_last_error, [&] {
         report = wc::cpu::check_type_kernels(type_id, seed);
+        *json_out = report.c_str();
+    });
+}
+
+wc_status wc_cpu_attention_check(uint64_t seed, const char **json_out) {
+    if (!json_out) return null_arg(&g_last_error, "json_out");
+    *json_out = nullptr;
+    static thread_local std::string report;
+    return guarded(&g_last_error, [&] {
+        report = wc::cpu::check_attention(seed);
         *json_out = report.c_str();
     });
 }

@@ -10,6 +10,8 @@ mod sys;
 #[cfg(test)]
 mod abi_tests;
 #[cfg(test)]
+mod attention_tests;
+#[cfg(test)]
 mod type_kernel_tests;
 
 pub use context::{BatchRow, Context, ContextParams, KvStats, RowOutcome, KV_BLOCK_TOKENS};
@@ -146,6 +148,17 @@ pub fn cpu_kernel_check(type_id: u32, seed: u64) -> Result<String> {
     // SAFETY: json is valid for the call; the report stays valid until the next call on this
     // thread, and it is copied before this function returns.
     let status = unsafe { sys::wc_cpu_kernel_check(type_id, seed, &mut json) };
+    check(status, last_thread_error)?;
+    Ok(owned(json))
+}
+
+/// Runs the CPU attention op's ISA builds on random inputs from `seed`: the core's JSON report
+/// (`wc_cpu_attention_check`).
+pub fn cpu_attention_check(seed: u64) -> Result<String> {
+    let mut json: *const std::os::raw::c_char = std::ptr::null();
+    // SAFETY: json is valid for the call; the report stays valid until the next call on this
+    // thread, and it is copied before this function returns.
+    let status = unsafe { sys::wc_cpu_attention_check(seed, &mut json) };
     check(status, last_thread_error)?;
     Ok(owned(json))
 }

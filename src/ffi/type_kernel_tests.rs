@@ -84,7 +84,7 @@ fn a_type_without_kernels_is_refused_with_the_supported_list() {
     assert!(e.contains("IQ4_XS is not computable") && e.contains("Q4_K") && e.contains("Q6_K"), "{e}");
 }
 
-fn cpu_has_avx512_vnni() -> bool {
+pub(super) fn cpu_has_avx512_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
