@@ -59,6 +59,7 @@ inline void copy_run(const float *src, int n, float *dst) {
         case 2: std::memcpy(dst, src, 2 * sizeof(float)); break;
         case 3: std::memcpy(dst, src, 3 * sizeof(float)); break;
         case 4: std::memcpy(dst, src, 4 * sizeof(float)); break;
+        case 6: std::memcpy(dst, src, 6 * sizeof(float)); break;
         case 8: std::memcpy(dst, src, 8 * sizeof(float)); break;
         case 16: std::memcpy(dst, src, 16 * sizeof(float)); break;
         default: std::memcpy(dst, src, (size_t)n * sizeof(float)); break;
