@@ -17,7 +17,7 @@ ForwardState::~ForwardState() {
 void *ForwardState::allocate(size_t bytes) {
     bytes_ += bytes;
     if (!backend_) return nullptr;
-    void *p = backend_->alloc(bytes);
+    void *p = backend_->alloc_scratch(bytes);
     blocks_.push_back(p);
     return p;
 }

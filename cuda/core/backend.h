@@ -123,6 +123,9 @@ public:
 
     // Context memory (KV pool, scratch), zero-filled. Throws CoreError(WC_ERR_OUT_OF_MEMORY).
     virtual void *alloc(size_t bytes) = 0;
+    // The forward pass's scratch (sized for the largest step), zero-filled too; a backend may
+    // leave its pages to be mapped as steps first write them. Freed with release.
+    virtual void *alloc_scratch(size_t bytes) { return alloc(bytes); }
     virtual void release(void *p) = 0;
 
     // --- steps -------------------------------------------------------------------------------

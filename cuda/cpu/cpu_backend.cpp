@@ -68,11 +68,18 @@ const float *CpuBackend::upload_vector(const GgufTensor &t) {
     return converted_vectors_.back().get();
 }
 
-void *CpuBackend::alloc(size_t bytes) {
+void *CpuBackend::alloc_scratch(size_t bytes) {
     void *p = std::calloc(1, bytes ? bytes : 1);
     if (!p) fail(WC_ERR_OUT_OF_MEMORY, strfmt("cannot allocate %zu bytes of host memory", bytes));
-    // A large calloc is lazily mapped: touch every page now, so the KV pool and scratch are resident from the
-    // start (RSS tells the truth at load, and no step pays first-touch page faults later).
+    return p;
+}
+
+void *CpuBackend::alloc(size_t bytes) {
+    void *p = alloc_scratch(bytes);
+    // A large calloc is lazily mapped: touch every page of the KV pool now, so it is resident from the
+    // start (RSS tells the truth at load; llama.cpp clears its cache likewise). The scratch is left to
+    // the steps: its rows for a full batch (27 MiB for SmolLM2 at 512) become resident only once a
+    // step that large runs, as llama.cpp's compute buffer does.
     volatile char *touch = static_cast<volatile char *>(p);
     for (size_t i = 0; i < bytes; i += 4096) touch[i] = 0;
     return p;

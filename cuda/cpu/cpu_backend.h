@@ -21,6 +21,7 @@ public:
     Weight upload_matrix(const GgufTensor &t) override;
     const float *upload_vector(const GgufTensor &t) override;
     void *alloc(size_t bytes) override;
+    void *alloc_scratch(size_t bytes) override;
     void release(void *p) override;
 
     void embed(const Weight &table, const StepRows &rows, float *out) override;
