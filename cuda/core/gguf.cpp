@@ -103,7 +103,10 @@ void read_array(Reader &r, GgufValue &out, int depth) {
     }
     out.elem_type = elem;
     out.count = n;
-    if (elem == GgufType::STRING || elem == GgufType::ARRAY) {
+    if (elem == GgufType::STRING) {
+        out.strings.resize(n);
+        for (uint64_t k = 0; k < n; ++k) out.strings[k] = r.read_string("string value");
+    } else if (elem == GgufType::ARRAY) {
         out.items.resize(n);
         for (uint64_t k = 0; k < n; ++k) read_value(r, elem, out.items[k], depth + 1);
     } else {

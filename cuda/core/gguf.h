@@ -34,11 +34,13 @@ struct GgufValue {
     double f = 0;         // F32/F64 (and integers, for convenience)
     std::string_view str; // STRING
 
-    // ARRAY: element type and count; scalar elements stay in the file (`raw`), strings and nested
-    // arrays are materialised in `items`.
+    // ARRAY: element type and count; scalar elements stay in the file (`raw`), strings are views
+    // into the mapping (`strings`: a vocabulary's 16 bytes per token, not a GgufValue each) and
+    // nested arrays are materialised in `items`.
     GgufType elem_type = GgufType::U8;
     uint64_t count = 0;
     const uint8_t *raw = nullptr;
+    std::vector<std::string_view> strings;
     std::vector<GgufValue> items;
 
     bool is_integer() const;

@@ -117,8 +117,7 @@ void Model::read_tokenizer() {
     if (!tokens) return;
     if (tokens->count > (uint64_t)INT32_MAX) fail(WC_ERR_GGUF_FORMAT, strfmt("%s: too many tokens", f.path().c_str()));
     const size_t n = (size_t)tokens->count;
-    tok_.tokens.reserve(n);
-    for (const GgufValue &v : tokens->items) tok_.tokens.push_back(v.str);
+    tok_.tokens = tokens->strings;
 
     auto same_length = [&](const GgufValue *v, const char *key) {
         if (v && v->count != n) {
@@ -138,7 +137,7 @@ void Model::read_tokenizer() {
     }
     if (const GgufValue *merges = array_key(f, "tokenizer.ggml.merges", GgufType::STRING, false)) {
         if (merges->count > (uint64_t)INT32_MAX) fail(WC_ERR_GGUF_FORMAT, strfmt("%s: too many merges", f.path().c_str()));
-        for (const GgufValue &v : merges->items) tok_.merges.push_back(v.str);
+        tok_.merges = merges->strings;
     }
     tok_.bos_id = token_id_key(f, "tokenizer.ggml.bos_token_id", n);
     tok_.eos_id = token_id_key(f, "tokenizer.ggml.eos_token_id", n);
