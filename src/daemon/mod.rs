@@ -179,6 +179,8 @@ fn inference_thread(state: &Arc<AppState>, cfg: &DaemonConfig) {
     let _ = state.engine.set(engine.clone());
     let _ = state.loaded_at.set(std::time::SystemTime::now().duration_since(std::time::SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
     fingerprint::compute_in_background(state.clone());
+    // The tokenizer's construction freed its copies of the vocabulary; give those pages back.
+    ffi::release_free_heap();
     state.set_load_progress(1.0);
     state.set_phase(Phase::Healthy);
     engine.run(ctx);

@@ -5,6 +5,7 @@
 
 pub mod address_space;
 mod context;
+mod heap;
 mod sampler;
 mod sys;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod attention_tests;
 mod type_kernel_tests;
 
 pub use context::{BatchRow, Context, ContextParams, KvStats, RowOutcome, KV_BLOCK_TOKENS};
+pub use heap::release_free_heap;
 pub use sampler::{Sampler, SamplerParams};
 
 use std::ffi::{c_void, CStr, CString};
