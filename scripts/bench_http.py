@@ -36,9 +36,10 @@ Definitions (per engine, N and round; the table gives the median over rounds):
   - TTFT(i) = first(i) - t_sent(i); median and p95 (nearest rank) over all clients of all rounds.
   - worker/llama = worker-orcd's aggregate throughput / llama-server's at the same N (> 1: worker is faster).
 Footprint (per engine and N): start to ready = from spawning the process to its first healthy /health (polled every
-50 ms; the model file is in the page cache after the first start); resident memory = VmRSS of the process and its
-children (worker-orcd's chat template helper) after the warm-up job, with the same context for both (N slots of
---ctx tokens each).
+50 ms; the model file is in the page cache after the first start); resident memory = VmRSS, and PSS, of the process and
+its children (worker-orcd's chat template helper) summed, after the warm-up job, with the same context for both (N
+slots of --ctx tokens each). PSS counts a page shared by k processes 1/k in each, so the sum is what the host gives
+the whole process tree; the RSS sum counts the worker's executable pages that its helper maps twice.
 TTFT under load (once per engine, server with 4 slots): idle TTFT is a job alone; loaded TTFT is the same
 job sent once 3 long jobs (--long-tokens) all stream (or --busy-wait seconds after the first one does, for a
 server that runs them one at a time: the table says how many were streaming). Medians over --runs.
@@ -457,12 +458,14 @@ class Server:
                 break
         raise RuntimeError(f"{self.label} exited with {self.proc.returncode}; log: {self.log}\n{self.log_tail()}")
 
-    def rss_mib(self):
-        """Resident memory of the process and its children (worker-orcd's chat template helper), in MiB."""
-        def rss(pid):
+    def memory_mib(self):
+        """Resident memory of the process and its children (worker-orcd's chat template helper), in MiB: the sum
+        of their RSS, and the sum of their PSS (each page shared by k processes counted 1/k in each: the helper
+        maps the worker's own executable, whose pages RSS counts twice)."""
+        def field(pid, path, key):
             try:
-                for line in open(f"/proc/{pid}/status"):
-                    if line.startswith("VmRSS:"):
+                for line in open(f"/proc/{pid}/{path}"):
+                    if line.startswith(key):
                         return int(line.split()[1])
             except OSError:
                 pass
@@ -481,7 +484,8 @@ class Server:
         while seen < len(pids):
             pids += children(pids[seen])
             seen += 1
-        return sum(rss(p) for p in pids) / 1024
+        return (sum(field(p, "status", "VmRSS:") for p in pids) / 1024,
+                sum(field(p, "smaps_rollup", "Pss:") for p in pids) / 1024)
 
     def _ready(self):
         try:
@@ -788,7 +792,7 @@ def concurrency_bench(args):
 
     engines = [("worker", "worker-orcd", worker_argv)] + ([("llama", "llama-server", llama_argv)] if llama else [])
     results = {}  # (kind, n) -> dict
-    footprint = {}  # (kind, n) -> (start to ready in s, resident MiB after the warm-up job)
+    footprint = {}  # (kind, n) -> (start to ready in s, RSS and PSS MiB after the warm-up job)
     load = {}
     foreign = []  # cores used by other processes, per measured round
     for n in levels:
@@ -808,7 +812,7 @@ def concurrency_bench(args):
                 warm.join(timeout=300)
                 if warm.error:
                     raise RuntimeError(f"{label}: warm-up: {warm.error}\n{srv.log_tail()}")
-                footprint[(kind, n)] = (srv.ready_s, srv.rss_mib())
+                footprint[(kind, n)] = (srv.ready_s, *srv.memory_mib())
                 tps, ttft, counts, ptoks = [], [], [], set()
                 for r in range(runs):
                     (t, tt, cs, pt), f = measured(srv, args, foreign, label,
@@ -887,12 +891,12 @@ def concurrency_bench(args):
             w, l = results[("worker", n)], results[("llama", n)]
             print(f"| {n} | {w['tps'] / l['tps']:.2f} | {w['ttft_med'] / l['ttft_med']:.2f} |")
     print()
-    print(f"| N | engine | start to ready (s) | resident memory after one job (MiB) |")
-    print("| ---: | --- | ---: | ---: |")
+    print(f"| N | engine | start to ready (s) | resident memory after one job, RSS (MiB) | PSS (MiB) |")
+    print("| ---: | --- | ---: | ---: | ---: |")
     for n in levels:
         for kind, name, _ in engines:
-            ready, rss = footprint[(kind, n)]
-            print(f"| {n} | {name} | {ready:.2f} | {rss:.0f} |")
+            ready, rss, pss = footprint[(kind, n)]
+            print(f"| {n} | {name} | {ready:.2f} | {rss:.1f} | {pss:.1f} |")
     if load:
         print()
         print(f"| engine (4 slots) | TTFT idle (ms) | TTFT while 3 jobs decode (ms) | loaded / idle | "
