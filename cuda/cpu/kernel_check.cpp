@@ -146,20 +146,28 @@ std::string check_type_kernels(uint32_t type_id, uint64_t seed) {
                         tile.s = nb && k.scale_sums ? ts : nullptr;
                     }
                     const int rows_x = (nt - 1) * kDotTileRows + last;
-                    for (int r0 = 0; r0 + k.grid.weight_rows <= kWeightRows && r0 <= 4; r0 += 4) {
-                        float out[kGridOutFloats];
-                        if (k.grid.widen) {
-                            std::vector<float> wide((size_t)k.grid.weight_rows * kCols);
-                            for (int i = 0; i < k.grid.weight_rows; ++i) k.grid.widen(w.data() + (r0 + i) * row_bytes, wide.data() + i * kCols, kCols);
-                            k.grid.fn(wide.data(), kCols * sizeof(float), tiles, nt, kCols, out);
-                        } else {
-                            k.grid.fn(w.data() + r0 * row_bytes, row_bytes, tiles, nt, kCols, out);
-                        }
-                        for (int i = 0; i < k.grid.weight_rows; ++i) {
-                            for (int j = 0; j < rows_x; ++j) {
-                                const float want = dot_ref[(r0 + i) * kActivationRows + order[j]];
-                                grid_mismatches += !same_bits(out[grid_out(i, j)], want);
-                                ++grid_checks;
+                    // The in-place form, then the repacked one where the type has it.
+                    for (int form = 0; form < (k.grid.repacked.fn ? 2 : 1); ++form) {
+                        for (int r0 = 0; r0 + k.grid.weight_rows <= kWeightRows && r0 <= 4; r0 += 4) {
+                            float out[kGridOutFloats];
+                            if (form == 1) {
+                                const size_t rb = k.grid.repacked.row_bytes(kCols);
+                                std::vector<CacheLine> packed(((size_t)k.grid.weight_rows * rb + 63) / 64);
+                                k.grid.repacked.repack(w.data() + r0 * row_bytes, row_bytes, kCols, packed.data()->bytes);
+                                k.grid.repacked.fn(packed.data()->bytes, rb, tiles, nt, kCols, out);
+                            } else if (k.grid.widen) {
+                                std::vector<float> wide((size_t)k.grid.weight_rows * kCols);
+                                for (int i = 0; i < k.grid.weight_rows; ++i) k.grid.widen(w.data() + (r0 + i) * row_bytes, wide.data() + i * kCols, kCols);
+                                k.grid.fn(wide.data(), kCols * sizeof(float), tiles, nt, kCols, out);
+                            } else {
+                                k.grid.fn(w.data() + r0 * row_bytes, row_bytes, tiles, nt, kCols, out);
+                            }
+                            for (int i = 0; i < k.grid.weight_rows; ++i) {
+                                for (int j = 0; j < rows_x; ++j) {
+                                    const float want = dot_ref[(r0 + i) * kActivationRows + order[j]];
+                                    grid_mismatches += !same_bits(out[grid_out(i, j)], want);
+                                    ++grid_checks;
+                                }
                             }
                         }
                     }

@@ -26,6 +26,9 @@ namespace {
 
 constexpr int64_t kRowChunk = 16;
 
+// Tiles (of kDotTileRows activation rows) from which a grid's repacked form is used.
+constexpr int64_t kRepackMinTiles = 4;
+
 // The one-row path (a decode step's rows, leftovers of a grid) reads each weight row once, in
 // order; the hardware prefetchers alone leave it waiting on memory (rows of a few hundred bytes,
 // a block's scale loaded first). Fetching the bytes kRowPrefetchBytes ahead while a row runs:
@@ -139,6 +142,10 @@ void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32V
     auto gridded = [&](int64_t i) { return grid.fn && (tiles[i].n == kDotTileRows || grid.partial_tiles); };
     // A grid that reads widened weights gets the chunk's rows widened once, for all its tiles.
     const bool widened = grid.widen && n_tiles > 0 && gridded(0);
+    // One with a repacked form gets the chunk's whole groups repacked once, when enough tiles
+    // share them to pay for it (a decode step's one tile reads the weights in place).
+    const bool repacked = grid.repacked.fn && n_tiles >= kRepackMinTiles && gridded(0);
+    const DotGridFn grid_fn = repacked ? grid.repacked.fn : grid.fn;
     auto chunk = [&](const MatmulOut &o, int64_t r0, int64_t r1) {
         const uint8_t *wp = static_cast<const uint8_t *>(o.w.data);
         const size_t row_bytes = o.w.row_bytes;
@@ -153,6 +160,16 @@ void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32V
             for (int64_t r = r0; r < r1; ++r) grid.widen(wp + r * row_bytes, panel.data() + (r - r0) * cols, cols);
             gw = reinterpret_cast<const uint8_t *>(panel.data());
             grid_row_bytes = (size_t)cols * sizeof(float);
+        } else if (repacked) {
+            grid_row_bytes = grid.repacked.row_bytes(cols);
+            thread_local std::vector<CacheLine> packed;  // aligned: the repacked forms hold vectors
+            const size_t lines = ((size_t)(r1 - r0) * grid_row_bytes + 63) / 64;
+            if (packed.size() < lines) packed.resize(lines);
+            uint8_t *pp = packed.data()->bytes;
+            for (int64_t g = r0; g + grid.weight_rows <= r1; g += grid.weight_rows) {
+                grid.repacked.repack(wp + g * row_bytes, row_bytes, cols, pp + (g - r0) * grid_row_bytes);
+            }
+            gw = pp;
         }
         for (int64_t i = 0; i < n_tiles;) {
             if (!gridded(i)) {
@@ -177,7 +194,7 @@ void matmul_many(ThreadPool &pool, const MatmulOut *outs, int n_outs, const F32V
             int64_t r = r0;
             for (; r + grid.weight_rows <= r1; r += grid.weight_rows) {
                 float g[kGridOutFloats];
-                grid.fn(gw + (r - r0) * grid_row_bytes, grid_row_bytes, tiles + i, nt, cols, g);
+                grid_fn(gw + (r - r0) * grid_row_bytes, grid_row_bytes, tiles + i, nt, cols, g);
                 for (int j = 0; j < rows_x; ++j) {
                     float *yr = o.y.row(i * kDotTileRows + j) + r;
                     const float *gj = g + grid_out(0, j);

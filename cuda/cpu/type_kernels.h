@@ -60,6 +60,24 @@ constexpr int kGridOutFloats = 2 * kDotTileRows * kGridMaxWeightRows;
 // One weight row of n values to f32, exactly (a float type's values widened).
 using WidenRowFn = void (*)(const void *w, float *out, int64_t n);
 
+// The weight_rows rows from w (row i at w + i * row_bytes, n values each) into a grid's own layout at out.
+using RepackGroupFn = void (*)(const uint8_t *w, size_t row_bytes, int64_t n, uint8_t *out);
+
+// A buffer unit for repacked weights: 64-byte aligned, so the repacked forms may hold vectors.
+struct CacheLine {
+    alignas(64) uint8_t bytes[64];
+};
+
+// A grid over weights repacked into its own layout: a caller repacks each group of weight_rows
+// rows of a chunk once (into weight_rows * row_bytes(n) bytes, a multiple of 32, in a buffer of
+// CacheLines) and runs every tile over them with fn (row_bytes = row_bytes(n)), where the in-place
+// grid redoes that work for every tile. The outputs are the same bits.
+struct RepackedGrid {
+    RepackGroupFn repack = nullptr;
+    size_t (*row_bytes)(int64_t n) = nullptr;
+    DotGridFn fn = nullptr;
+};
+
 struct GridKernel {
     DotGridFn fn = nullptr;      // null: `rows` is all the type has
     int weight_rows = 0;         // weight rows per call, at most kGridMaxWeightRows
@@ -67,6 +85,8 @@ struct GridKernel {
     // Non-null: fn reads its weight rows widened to f32 by this (row_bytes = 4 n), so a caller
     // widens a group of rows once and runs every tile over it. The outputs are the same bits.
     WidenRowFn widen = nullptr;
+    // Where set, the grid's form for many tiles (see RepackedGrid).
+    RepackedGrid repacked = {};
 };
 
 // Activation row of n floats -> n values in the dot type.
